@@ -1,0 +1,61 @@
+"""Comment and moderation service for Chinese news portals."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from . import captcha, cli, i18n, secrets_file, security
+from .config import DEFAULTS, derived_settings
+from .errors import register_error_handlers
+from .extensions import babel, cors, csrf, db, limiter, migrate
+from .views import api, site, widget
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: defaults, then ``COMMENTS_*`` environment, then ``config``."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("COMMENTS")
+    if config:
+        app.config.from_mapping(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secrets_file.load_or_create(Path(app.instance_path))
+    for key, value in derived_settings(app.config, app.instance_path).items():
+        app.config.setdefault(key, value)
+
+    security.init_app(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    limiter.init_app(app)
+    allowed = app.config["ALLOWED_ORIGINS"]
+    cors.init_app(
+        app,
+        resources={r"/api/v1/*": {"origins": "*" if "*" in allowed else allowed}},
+        max_age=86400,
+        expose_headers=["ETag", "Retry-After"],
+        vary_header=True,
+    )
+    captcha.init_app(app)
+    i18n.init_app(app)
+
+    app.register_blueprint(widget.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(site.bp)
+    csrf.exempt(widget.bp)
+    csrf.exempt(api.bp)
+    register_error_handlers(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,65 @@
+"""Articles: the portal's pages, known by the portal's own key."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from .errors import InvalidArticleKey
+from .extensions import db
+from .models import Article
+from .origins import is_allowed_url
+
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+TITLE_MAX_LENGTH = 200
+URL_MAX_LENGTH = 2048
+
+
+def check_key(key: object) -> str:
+    """The key itself if valid, else InvalidArticleKey (a 400)."""
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+        raise InvalidArticleKey()
+    return key
+
+
+def find_article(key: str) -> Article | None:
+    return db.session.execute(select(Article).where(Article.key == key)).scalar_one_or_none()
+
+
+def clean_title(title: object) -> str | None:
+    if not isinstance(title, str):
+        return None
+    title = " ".join(title.split())[:TITLE_MAX_LENGTH]
+    return title or None
+
+
+def clean_url(url: object) -> str | None:
+    """The page URL if it is http(s) on an allowed origin, else None."""
+    if not isinstance(url, str) or len(url) > URL_MAX_LENGTH or not is_allowed_url(url):
+        return None
+    return url
+
+
+def ensure_article(key: str, title: str | None = None, url: str | None = None) -> Article:
+    """The article for a key, created on first use; title and URL kept current.
+
+    Does not commit: the caller's transaction creates it together with the
+    comment that brought it into being.
+    """
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert(Article)
+        .values(key=key, title=title, url=url, closed=False, approved_count=0)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    article = find_article(key)
+    assert article is not None
+    if title and article.title != title:
+        article.title = title
+    if url and article.url != url:
+        article.url = url
+    return article

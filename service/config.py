@@ -1,0 +1,82 @@
+"""Documented defaults.
+
+Every key here can be set from the environment with the ``COMMENTS_`` prefix
+(``COMMENTS_CAPTCHA_TTL=300``). Values are parsed as JSON where they parse
+(``true``, ``42``, ``["https://a.example"]``), else taken as strings. The README
+lists every key; ``tests/test_config.py`` keeps that list and this one in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # --- core -------------------------------------------------------------
+    # Signs captcha tokens and dashboard sessions. Without one, a random key is
+    # created once in the instance folder so every worker shares it.
+    "SECRET_KEY": None,
+    # SQLAlchemy URL. Default: SQLite file ``comments.db`` in the instance folder.
+    # PostgreSQL: ``postgresql+psycopg://user@host/dbname``.
+    "DATABASE_URL": None,
+    # Redis for rate limits shared by every instance (``redis://127.0.0.1:6379/0``).
+    # Without it, limits are kept per process in memory.
+    "REDIS_URL": None,
+    # Origins of the portal pages that embed the widget and call the public API,
+    # e.g. ``["https://www.portal.example"]``. ``["*"]`` allows any origin.
+    # The service's own origin is always allowed (the /demo page uses it).
+    "ALLOWED_ORIGINS": [],
+    # Number of reverse proxies in front of the service whose X-Forwarded-For
+    # is trusted. 0 (default): the header is ignored.
+    "TRUSTED_PROXIES": 0,
+    # Request body limit in bytes; larger bodies get 413.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    # --- comments ---------------------------------------------------------
+    "COMMENT_MAX_LENGTH": 1000,
+    "NICKNAME_MAX_LENGTH": 32,
+    "DEFAULT_NICKNAME": "网友",
+    "COMMENTS_PER_PAGE": 20,
+    # --- counts API ---------------------------------------------------------
+    "COUNTS_MAX_AGE": 30,
+    "COUNTS_MAX_KEYS": 200,
+    # --- captcha ----------------------------------------------------------
+    "CAPTCHA_TTL": 600,
+    "CAPTCHA_LENGTH": 5,
+    "CAPTCHA_WIDTH": 220,
+    "CAPTCHA_HEIGHT": 70,
+    # For automated tests of a running server only: the answer ``PASSED`` is
+    # accepted for any valid, unspent token. Logged and shown on /healthz.
+    "CAPTCHA_TEST_MODE": False,
+    # --- rate limits (Flask-Limiter syntax) --------------------------------
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_CAPTCHA": "60/minute;600/hour",
+    "RATELIMIT_POST": "10/minute;100/hour",
+    # --- languages ----------------------------------------------------------
+    "BABEL_DEFAULT_LOCALE": "zh_CN",
+    "LANGUAGES": ["zh_CN", "en"],
+}
+
+
+def derived_settings(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
+    """Translate our documented keys into the keys Flask's extensions read."""
+    url = config.get("DATABASE_URL") or f"sqlite:///{instance_path}/comments.db"
+    settings: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
+        "RATELIMIT_STORAGE_URI": config.get("REDIS_URL") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_STRATEGY": "moving-window",
+        "RATELIMIT_KEY_PREFIX": "comments",
+        # The widget posts without a cookie session; CSRF is for dashboard forms.
+        "WTF_CSRF_TIME_LIMIT": None,
+    }
+    if config.get("REDIS_URL"):
+        # Keep serving if Redis goes away: limits fall back to process memory.
+        settings["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+    return settings
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """Engine settings per backend: SQLite waits for locks instead of failing."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}

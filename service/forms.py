@@ -1,0 +1,25 @@
+"""Flask-WTF forms."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField, TextAreaField
+
+
+class CommentForm(FlaskForm):
+    """The widget's comment form. Rules live in service.comments, not here.
+
+    No CSRF token: the widget is a cross-site iframe where cookies may be
+    blocked, and the single-use captcha already ties a post to a page view.
+    """
+
+    class Meta:
+        csrf = False
+
+    author = StringField()
+    body = TextAreaField()
+    reply_to = HiddenField()
+    captcha_token = HiddenField()
+    captcha_answer = StringField()
+    title = HiddenField()
+    url = HiddenField()

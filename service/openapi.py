@@ -1,0 +1,246 @@
+"""The OpenAPI 3.1 document of the public API.
+
+``tests/test_openapi.py`` keeps it true: every /api/v1 route is documented,
+every documented path exists, and real responses validate against these schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ARTICLE_KEY = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9_.\\-]{1,128}$",
+    "minLength": 1,
+    "maxLength": 128,
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ARTICLE_PARAM = {
+    "name": "article",
+    "in": "path",
+    "required": True,
+    "description": "The portal's article key.",
+    "schema": ARTICLE_KEY,
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "examples": ["captcha_invalid"]},
+                    "message": {"type": "string"},
+                    "fields": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+    "Counts": {
+        "type": "object",
+        "required": ["counts"],
+        "properties": {
+            "counts": {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+            }
+        },
+    },
+    "CountsRequest": {
+        "type": "object",
+        "required": ["articles"],
+        "properties": {"articles": {"type": "array", "maxItems": 200, "items": ARTICLE_KEY}},
+    },
+    "Comment": {
+        "type": "object",
+        "required": ["id", "author", "body", "created_at", "reply_to"],
+        "properties": {
+            "id": {"type": "integer"},
+            "author": {"type": "string"},
+            "body": {"type": "string", "description": "Plain text as typed: escape it."},
+            "created_at": {"type": "string", "format": "date-time"},
+            "reply_to": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["id", "author", "body"],
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "author": {"type": "string"},
+                            "body": {"type": "string"},
+                        },
+                    },
+                ]
+            },
+        },
+    },
+    "CommentPage": {
+        "type": "object",
+        "required": ["article", "total", "page", "pages", "per_page", "closed", "comments"],
+        "properties": {
+            "article": ARTICLE_KEY,
+            "title": {"type": ["string", "null"]},
+            "closed": {"type": "boolean"},
+            "total": {"type": "integer", "minimum": 0},
+            "page": {"type": "integer", "minimum": 1},
+            "pages": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1},
+            "comments": {"type": "array", "items": _ref("Comment")},
+        },
+    },
+    "NewComment": {
+        "type": "object",
+        "required": ["body", "captcha_token", "captcha_answer"],
+        "properties": {
+            "author": {"type": "string", "maxLength": 32, "description": "Empty: 网友."},
+            "body": {"type": "string", "minLength": 1, "maxLength": 1000},
+            "reply_to": {"type": ["integer", "null"], "description": "An approved comment."},
+            "captcha_token": {"type": "string"},
+            "captcha_answer": {"type": "string"},
+            "title": {"type": "string", "maxLength": 200},
+            "url": {"type": "string", "format": "uri", "description": "On an allowed origin."},
+        },
+    },
+    "Accepted": {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"type": "string", "enum": ["pending", "approved"]},
+        },
+    },
+}
+
+COMMON_ERRORS = {
+    "400": _error("Malformed request or invalid article key."),
+    "429": _error("Rate limited; see Retry-After."),
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole public API as an OpenAPI 3.1 document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Portal comments API",
+            "version": "1.0.0",
+            "description": (
+                "Public API of the comment service: comment counts for listing pages, "
+                "approved comments of an article, and comment submission (pre-moderated). "
+                'Errors always have the shape {"error": {"code", "message", "fields"}}.'
+            ),
+        },
+        "paths": {
+            "/api/v1/counts": {
+                "get": {
+                    "summary": "Approved-comment counts of up to 200 articles",
+                    "operationId": "getCounts",
+                    "parameters": [
+                        {
+                            "name": "article",
+                            "in": "query",
+                            "required": False,
+                            "style": "form",
+                            "explode": True,
+                            "schema": {"type": "array", "maxItems": 200, "items": ARTICLE_KEY},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json("Counts by key; unknown articles count 0.", _ref("Counts")),
+                        "304": {"description": "Not modified (If-None-Match matched the ETag)."},
+                        **COMMON_ERRORS,
+                    },
+                },
+                "post": {
+                    "summary": "The same counts for a long list of keys",
+                    "operationId": "postCounts",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("CountsRequest")}},
+                    },
+                    "responses": {
+                        "200": _json("Counts by key.", _ref("Counts")),
+                        **COMMON_ERRORS,
+                        "413": _error("Body over the size limit."),
+                        "415": _error("Not application/json."),
+                    },
+                },
+            },
+            "/api/v1/articles/{article}/comments": {
+                "parameters": [ARTICLE_PARAM],
+                "get": {
+                    "summary": "Approved comments of an article, newest first",
+                    "operationId": "listComments",
+                    "parameters": [
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100000},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json("One page of comments.", _ref("CommentPage")),
+                        **COMMON_ERRORS,
+                    },
+                },
+                "post": {
+                    "summary": "Submit a comment (held for moderation)",
+                    "operationId": "postComment",
+                    "description": (
+                        "Get a captcha from GET /captcha first. The token is spent by this "
+                        "request whatever its outcome."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NewComment")}},
+                    },
+                    "responses": {
+                        "202": _json("Accepted and waiting for a moderator.", _ref("Accepted")),
+                        **COMMON_ERRORS,
+                        "403": _error("Comments are closed for this article."),
+                        "413": _error("Body over the size limit."),
+                        "415": _error("Not application/json."),
+                        "422": _error(
+                            "Invalid fields (all at once), or captcha_invalid / captcha_expired."
+                        ),
+                    },
+                },
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "getOpenApi",
+                    "responses": {"200": _json("OpenAPI 3.1 document.", {"type": "object"})},
+                }
+            },
+        },
+        "components": {"schemas": SCHEMAS},
+    }

@@ -1,0 +1,53 @@
+/* Fills every [data-comment-count="KEY"] element with the article's comment count. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var base = new URL(script ? script.src : "/", location.href).origin;
+  var BATCH = 200;
+
+  function fill(nodes, counts) {
+    for (var i = 0; i < nodes.length; i++) {
+      var key = nodes[i].getAttribute("data-comment-count");
+      if (Object.prototype.hasOwnProperty.call(counts, key)) {
+        nodes[i].textContent = String(counts[key]);
+      }
+    }
+  }
+
+  function fetchBatch(keys) {
+    var query = keys.map(function (k) { return "article=" + encodeURIComponent(k); }).join("&");
+    var url = base + "/api/v1/counts";
+    // Short lists use GET (cacheable by a CDN); long ones POST to stay under URL limits.
+    var request = (url.length + query.length < 2000)
+      ? fetch(url + "?" + query)
+      : fetch(url, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ articles: keys })
+        });
+    return request.then(function (r) { return r.ok ? r.json() : { counts: {} }; });
+  }
+
+  function refresh() {
+    var nodes = document.querySelectorAll("[data-comment-count]");
+    var seen = {}, keys = [];
+    for (var i = 0; i < nodes.length; i++) {
+      var key = nodes[i].getAttribute("data-comment-count");
+      if (key && !seen[key]) { seen[key] = 1; keys.push(key); }
+    }
+    var batches = [];
+    for (var j = 0; j < keys.length; j += BATCH) {
+      batches.push(fetchBatch(keys.slice(j, j + BATCH)).then(function (data) {
+        fill(nodes, data.counts || {});
+      }));
+    }
+    return Promise.all(batches);
+  }
+
+  window.CommentCounts = { refresh: refresh };
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", refresh);
+  } else {
+    refresh();
+  }
+})();

@@ -1,0 +1,52 @@
+/* Comment widget embed: <div data-comments data-article="KEY"></div> + this script. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var base = new URL(script ? script.src : "/", location.href).origin;
+  var frames = [];
+
+  function canonicalUrl() {
+    var link = document.querySelector('link[rel="canonical"]');
+    return (link && link.href) || location.href.split("#")[0];
+  }
+
+  function mount(el) {
+    if (el.getAttribute("data-comments-mounted")) return;
+    el.setAttribute("data-comments-mounted", "1");
+    var key = el.getAttribute("data-article");
+    if (!key) return;
+    var lang = el.getAttribute("data-lang") || "zh-CN";
+    var params = new URLSearchParams();
+    params.set("lang", lang);
+    params.set("title", el.getAttribute("data-title") || document.title);
+    params.set("url", el.getAttribute("data-url") || canonicalUrl());
+    var frame = document.createElement("iframe");
+    frame.src = base + "/embed/" + encodeURIComponent(key) + "?" + params.toString();
+    frame.title = lang.indexOf("en") === 0 ? "Comments" : "评论";
+    frame.loading = "lazy";
+    frame.style.cssText = "display:block;width:100%;border:0;overflow:hidden;height:420px";
+    frame.setAttribute("scrolling", "no");
+    el.appendChild(frame);
+    frames.push(frame);
+  }
+
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (event.origin !== base || !data || data.type !== "comments:height") return;
+    for (var i = 0; i < frames.length; i++) {
+      if (frames[i].contentWindow === event.source) {
+        frames[i].style.height = Math.max(80, Math.ceil(+data.height || 0)) + "px";
+      }
+    }
+  });
+
+  function mountAll() {
+    var nodes = document.querySelectorAll("[data-comments]");
+    for (var i = 0; i < nodes.length; i++) mount(nodes[i]);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", mountAll);
+  } else {
+    mountAll();
+  }
+})();

@@ -1,0 +1,73 @@
+"""Cleaning and checking of what readers type: nicknames and comment text."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from flask_babel import lazy_gettext
+
+from .errors import FieldError
+
+# Controls other than newline and tab, bidi embedding/override/isolate marks
+# (they can reverse how a line reads), and lone surrogates (not storable).
+_FORBIDDEN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
+)
+# Invisible characters that only serve to disguise a nickname.
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_newlines(value: str) -> str:
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def clean_body(value: object, max_length: int) -> tuple[str, FieldError | None]:
+    """Comment text as it will be stored, and the problem with it if any.
+
+    Length is counted in Unicode characters after line endings are normalised,
+    never in bytes; text that is only whitespace counts as empty.
+    """
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return "", FieldError("invalid", lazy_gettext("The comment must be text."))
+    text = unicodedata.normalize("NFC", normalise_newlines(value)).strip()
+    if _FORBIDDEN.search(text):
+        return text, FieldError(
+            "forbidden_characters", lazy_gettext("The comment contains characters not allowed.")
+        )
+    if not text:
+        return text, FieldError("required", lazy_gettext("Please write a comment."))
+    if len(text) > max_length:
+        return text, FieldError(
+            "too_long",
+            lazy_gettext(
+                "The comment can be at most %(max)d characters (now %(length)d).",
+                max=max_length,
+                length=len(text),
+            ),
+        )
+    return text, None
+
+
+def clean_nickname(value: object, max_length: int, default: str) -> tuple[str, FieldError | None]:
+    """Nickname as stored: one line, invisible characters removed, default if empty."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return "", FieldError("invalid", lazy_gettext("The nickname must be text."))
+    if _FORBIDDEN.search(value):
+        return value, FieldError(
+            "forbidden_characters", lazy_gettext("The nickname contains characters not allowed.")
+        )
+    name = _SPACES.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", value))).strip()
+    if not name:
+        return default, None
+    if len(name) > max_length:
+        return name, FieldError(
+            "too_long",
+            lazy_gettext("The nickname can be at most %(max)d characters.", max=max_length),
+        )
+    return name, None

@@ -1,0 +1,1 @@
+"""One blueprint per audience: widget (readers), api (portals), site (operators)."""

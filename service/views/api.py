@@ -1,0 +1,101 @@
+"""The public JSON API under /api/v1: counts, comments and its OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext
+from werkzeug.exceptions import UnsupportedMediaType
+
+from .. import comments
+from ..articles import check_key
+from ..errors import BadRequest
+from ..extensions import limiter
+from ..openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 415/400 that says what is wrong."""
+    if not request.is_json:
+        raise UnsupportedMediaType()
+    try:
+        data = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):
+        raise BadRequest(lazy_gettext("The body is not valid JSON.")) from None
+    if not isinstance(data, dict):
+        raise BadRequest(lazy_gettext("The body must be a JSON object."))
+    return data
+
+
+def counts_response(keys: list[str]) -> Response:
+    response = jsonify(counts=comments.count_comments(keys))
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['COUNTS_MAX_AGE']}"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@bp.get("/counts")
+def counts() -> ResponseReturnValue:
+    """Approved-comment counts for ?article=a&article=b."""
+    return counts_response(comments.check_count_keys(request.args.getlist("article")))
+
+
+@bp.post("/counts")
+def counts_post() -> ResponseReturnValue:
+    """The same counts for {"articles": [...]}, for long key lists."""
+    return counts_response(comments.check_count_keys(json_body().get("articles", [])))
+
+
+def comment_json(comment: Any) -> dict[str, Any]:
+    """A published comment as the public sees it: no IP, no user agent."""
+    parent = comment.parent
+    return {
+        "id": comment.id,
+        "author": comment.author,
+        "body": comment.body,
+        "created_at": comment.created_at.isoformat(),
+        "reply_to": (
+            {"id": parent.id, "author": parent.author, "body": parent.body} if parent else None
+        ),
+    }
+
+
+@bp.get("/articles/<article>/comments")
+def list_comments(article: str) -> ResponseReturnValue:
+    """One page of an article's approved comments, newest first."""
+    page = comments.list_comments(check_key(article), comments.check_page(request.args.get("page")))
+    response = jsonify(
+        article=page.article_key,
+        title=page.title,
+        closed=page.closed,
+        total=page.total,
+        page=page.page,
+        pages=page.pages,
+        per_page=page.per_page,
+        comments=[comment_json(c) for c in page.comments],
+    )
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['COUNTS_MAX_AGE']}"
+    return response
+
+
+@bp.post("/articles/<article>/comments")
+@limiter.limit(lambda: current_app.config["RATELIMIT_POST"], scope="post-comment")
+def post_comment(article: str) -> ResponseReturnValue:
+    """Submit a comment; it waits for a moderator (202 pending)."""
+    key = check_key(article)
+    submission = comments.Submission.from_fields(
+        key, json_body(), request.remote_addr, request.headers.get("User-Agent")
+    )
+    comment = comments.post_comment(submission)
+    return jsonify(id=comment.id, status=str(comment.status)), 202
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    """The OpenAPI 3.1 document of this API."""
+    return jsonify(openapi_document())

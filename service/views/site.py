@@ -1,0 +1,52 @@
+"""Operator-facing and demo routes: health, the count script, the demo portal page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, send_from_directory
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..extensions import db
+
+bp = Blueprint("site", __name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    """200 when the database answers, 503 when it does not."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "ok"
+    except SQLAlchemyError:
+        db.session.rollback()
+        database = "unavailable"
+    body = {
+        "status": "ok" if database == "ok" else "unavailable",
+        "database": database,
+        "captcha_test_mode": bool(current_app.config["CAPTCHA_TEST_MODE"]),
+    }
+    response = jsonify(body)
+    response.status_code = 200 if database == "ok" else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/count.js")
+def count_js() -> ResponseReturnValue:
+    """Fills every [data-comment-count] element on a portal page."""
+    return send_from_directory(STATIC_DIR, "count.js", max_age=300)
+
+
+@bp.get("/demo")
+def demo() -> ResponseReturnValue:
+    """A demo portal page: an article with the widget and a listing with counts."""
+    return render_template("demo/article.html")
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    return redirect("/demo")

@@ -1,0 +1,182 @@
+"""The embedded widget: the iframe page readers see, its form, and the captcha."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from .. import captcha, comments
+from ..articles import KEY_PATTERN, clean_title
+from ..errors import NotFound, ServiceError
+from ..extensions import limiter
+from ..forms import CommentForm
+from ..i18n import lang_code
+
+bp = Blueprint("widget", __name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def _post_limit() -> str:
+    return current_app.config["RATELIMIT_POST"]
+
+
+def _captcha_limit() -> str:
+    return current_app.config["RATELIMIT_CAPTCHA"]
+
+
+captcha_limit = limiter.shared_limit(_captcha_limit, scope="captcha")
+
+
+def widget_key(article: str) -> str:
+    """In the widget an invalid key is simply a page that does not exist."""
+    if not KEY_PATTERN.fullmatch(article):
+        raise NotFound()
+    return article
+
+
+def page_context(key: str, form: CommentForm, page: int = 1) -> dict[str, object]:
+    return {
+        "key": key,
+        "page": comments.list_comments(key, page),
+        "form": form,
+        "reply_target": comments.find_reply_target(key, form.reply_to.data),
+        "max_length": current_app.config["COMMENT_MAX_LENGTH"],
+        "nickname_max_length": current_app.config["NICKNAME_MAX_LENGTH"],
+        "state_args": {
+            "lang": lang_code(),
+            "title": form.title.data or None,
+            "url": form.url.data or None,
+        },
+    }
+
+
+@bp.get("/embed/<article>")
+def show(article: str) -> ResponseReturnValue:
+    """The widget page for one article: header, approved comments, the form."""
+    key = widget_key(article)
+    page = comments.check_page(request.args.get("page"))
+    form = CommentForm(
+        formdata=None,
+        data={
+            "title": clean_title(request.args.get("title")) or "",
+            "url": (request.args.get("url") or "")[:2048],
+            "reply_to": request.args.get("reply_to", "")[:20],
+        },
+    )
+    # The page carries no captcha unless asked (no-JS readers): it stays cacheable.
+    with_captcha = request.args.get("captcha") == "new"
+    if with_captcha:
+        form.captcha_token.data = captcha.new_challenge().token
+    html = render_template(
+        "widget/embed.html",
+        posted=request.args.get("posted") == "1",
+        **page_context(key, form, page),
+    )
+    response = Response(html, mimetype="text/html")
+    if with_captcha:
+        response.headers["Cache-Control"] = "no-store"
+    else:
+        response.headers["Cache-Control"] = (
+            f"public, max-age={current_app.config['COUNTS_MAX_AGE']}"
+        )
+    return response
+
+
+@bp.post("/embed/<article>")
+@limiter.limit(_post_limit, scope="post-comment")
+def post(article: str) -> ResponseReturnValue:
+    """Plain form POST from the widget; redirect on success, the form again on error."""
+    key = widget_key(article)
+    form = CommentForm()
+    try:
+        comments.post_comment(
+            comments.Submission.from_fields(
+                key, form.data, request.remote_addr, request.headers.get("User-Agent")
+            )
+        )
+    except ServiceError as error:
+        return render_form_error(key, form, error)
+    args = {"posted": 1, "lang": lang_code(), "title": form.title.data, "url": form.url.data}
+    target = url_for(".show", article=key, **{k: v for k, v in args.items() if v})
+    return redirect(target + "#comment-form", code=303)
+
+
+def render_form_error(key: str, form: CommentForm, error: ServiceError) -> Response:
+    """The widget again with what the reader typed, the messages and a new captcha."""
+    form.captcha_answer.data = ""
+    form.captcha_token.data = captcha.new_challenge().token
+    html = render_template(
+        "widget/embed.html", error=error, posted=False, **page_context(key, form)
+    )
+    response = Response(html, status=error.status, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def rerender_after_error(error: ServiceError) -> Response | None:
+    """For errors raised outside the view (rate limit, database): keep the text."""
+    if request.endpoint != "widget.post" or not request.view_args:
+        return None
+    article = request.view_args.get("article", "")
+    if not KEY_PATTERN.fullmatch(article):
+        return None
+    return render_form_error(article, CommentForm(), error)
+
+
+@bp.get("/captcha")
+@captcha_limit
+def new_captcha() -> ResponseReturnValue:
+    """A new challenge: its token and where to fetch its image and sound."""
+    challenge = captcha.new_challenge()
+    response = jsonify(
+        token=challenge.token,
+        image=url_for(".captcha_image", token=challenge.token),
+        audio=url_for(".captcha_audio", token=challenge.token),
+        expires_in=current_app.config["CAPTCHA_TTL"],
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _media(render: object, token: str, mimetype: str) -> Response:
+    try:
+        data = render(token)  # type: ignore[operator]
+    except captcha.CaptchaError as exc:
+        error = NotFound(exc.field_error.message)
+        error.code = exc.field_error.code
+        raise error from None
+    response = Response(data, mimetype=mimetype)
+    response.headers["Cache-Control"] = f"private, max-age={current_app.config['CAPTCHA_TTL']}"
+    return response
+
+
+@bp.get("/captcha/<token>.png")
+@captcha_limit
+def captcha_image(token: str) -> ResponseReturnValue:
+    """The challenge as a PNG image (the same token always gives the same image)."""
+    return _media(captcha.render_png, token, "image/png")
+
+
+@bp.get("/captcha/<token>.wav")
+@captcha_limit
+def captcha_audio(token: str) -> ResponseReturnValue:
+    """The challenge spoken, for readers who cannot read the image."""
+    return _media(captcha.render_wav, token, "audio/wav")
+
+
+@bp.get("/embed.js")
+def embed_js() -> ResponseReturnValue:
+    """The two-line embed's script: turns [data-comments] into the widget iframe."""
+    return send_from_directory(STATIC_DIR, "embed.js", max_age=300)

@@ -1,0 +1,158 @@
+"""Shared fixtures: an app on a migrated database, a client, solved captchas, comments.
+
+The database is SQLite by default. Set ``COMMENTS_TEST_DATABASE_URL`` to a
+PostgreSQL URL (``postgresql+psycopg://postgres@127.0.0.1/test``) to run the
+same suite there. The schema is built once per session by the migrations (not
+``create_all``), then each test gets a fresh copy (SQLite) or empty tables
+(PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from service import create_app
+from service.extensions import db
+from service.models import Article, Comment, Status
+
+TEST_SECRET = "test-secret-key-not-for-production"
+POSTGRES_URL = os.environ.get("COMMENTS_TEST_DATABASE_URL", "")
+
+
+def base_config(database_url: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET,
+        "DATABASE_URL": database_url,
+        "RATELIMIT_ENABLED": False,
+        "ALLOWED_ORIGINS": ["https://www.portal.example"],
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database at the migrations' head: a SQLite template file, or PostgreSQL."""
+    if POSTGRES_URL:
+        app = create_app(base_config(POSTGRES_URL))
+        with app.app_context():
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
+            upgrade()
+            db.engine.dispose()
+        return POSTGRES_URL
+    template = tmp_path_factory.mktemp("db") / "template.db"
+    app = create_app(base_config(f"sqlite:///{template}"))
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.engine.dispose()
+    return str(template)
+
+
+@pytest.fixture
+def database_url(migrated_database: str, tmp_path: Path) -> str:
+    """A clean database for one test."""
+    if POSTGRES_URL:
+        return POSTGRES_URL
+    copy = tmp_path / "comments.db"
+    shutil.copy(migrated_database, copy)
+    return f"sqlite:///{copy}"
+
+
+@pytest.fixture
+def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
+    """Build apps on the test's database with extra settings."""
+    apps: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        app = create_app(base_config(database_url, **overrides))
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        with app.app_context():
+            if POSTGRES_URL:
+                db.session.remove()
+                tables = ", ".join(t.name for t in reversed(db.metadata.sorted_tables))
+                with db.engine.begin() as connection:
+                    connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    """An application context, for calling services directly."""
+    with app.test_request_context():
+        yield
+
+
+def solve(client: FlaskClient) -> tuple[str, str]:
+    """A fresh captcha token and its right answer, computed the way the server does."""
+    from service import captcha
+
+    token = client.get("/captcha").get_json()["token"]
+    with client.application.app_context():
+        return token, captcha.answer_for(captcha.nonce_of(token))
+
+
+@pytest.fixture
+def solved(client: FlaskClient) -> Callable[[], tuple[str, str]]:
+    return lambda: solve(client)
+
+
+@pytest.fixture
+def make_comment(app: Flask) -> Callable[..., int]:
+    """Store a comment directly (no captcha), approved by default; returns its id."""
+    from service import moderation
+    from service.articles import ensure_article
+
+    def factory(
+        article: str = "67584",
+        body: str = "支持！👍",
+        author: str = "网友",
+        status: Status = Status.APPROVED,
+        parent_id: int | None = None,
+        remote_addr: str = "203.0.113.7",
+    ) -> int:
+        with app.test_request_context():
+            art: Article = ensure_article(article)
+            comment = Comment(
+                article=art,
+                author=author,
+                body=body,
+                parent_id=parent_id,
+                remote_addr=remote_addr,
+            )
+            db.session.add(comment)
+            db.session.flush()
+            if status != Status.PENDING:
+                moderation.transition(comment, status)
+            db.session.commit()
+            return comment.id
+
+    return factory
