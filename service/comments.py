@@ -10,14 +10,29 @@ from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from . import captcha, moderation
+from . import captcha, moderation, triage
 from .articles import check_key, clean_title, clean_url, ensure_article, find_article
-from .errors import BadRequest, CommentsClosed, FieldError, ValidationFailed
+from .bans import check_not_banned
+from .errors import BadRequest, CommentsClosed, FieldError, ServiceError, ValidationFailed
 from .extensions import db
 from .models import Article, Comment, Status
 from .text import clean_body, clean_nickname
 
 MAX_PAGE = 100_000
+
+
+class CommentRejected(ServiceError):
+    """The comment was stored as rejected (a banned word); the reader is told."""
+
+    status = 422
+    code = "comment_rejected"
+    message = lazy_gettext("Your comment contains words that cannot be published.")
+
+    def __init__(self, comment_id: int) -> None:
+        super().__init__()
+        self.comment_id = comment_id
+
+
 USER_AGENT_MAX_LENGTH = 512
 
 
@@ -35,6 +50,7 @@ class Submission:
     url: object = None
     remote_addr: str | None = None
     user_agent: str | None = None
+    identity: str | None = None
 
     FIELDS = ("author", "body", "reply_to", "captcha_token", "captcha_answer", "title", "url")
 
@@ -89,7 +105,11 @@ def list_comments(key: str, page: int = 1) -> CommentPage:
     comments = (
         db.session.execute(
             select(Comment)
-            .where(Comment.article_id == article.id, Comment.status == Status.APPROVED)
+            .where(
+                Comment.article_id == article.id,
+                Comment.status == Status.APPROVED,
+                Comment.deleted_at.is_(None),
+            )
             .order_by(Comment.created_at.desc(), Comment.id.desc())
             .limit(per_page)
             .offset((page - 1) * per_page)
@@ -138,12 +158,7 @@ def _check_reply_to(
     except ValueError:
         return None, bad
     parent = db.session.get(Comment, parent_id) if 0 < parent_id < 2**63 else None
-    if (
-        parent is None
-        or article is None
-        or parent.article_id != article.id
-        or parent.status != Status.APPROVED
-    ):
+    if parent is None or article is None or parent.article_id != article.id or not parent.is_public:
         return None, bad
     return parent, None
 
@@ -155,10 +170,11 @@ def find_reply_target(key: str, raw: object) -> Comment | None:
 
 
 def post_comment(submission: Submission) -> Comment:
-    """Check and store a reader's comment (pending), or raise with every problem at once.
+    """Check, triage and store a reader's comment, or raise with every problem at once.
 
     The captcha token is spent first, whatever else is wrong, so one challenge
-    is never answered twice.
+    is never answered twice. A comment with a banned word is stored as rejected
+    (moderators see it) and then CommentRejected tells the reader.
     """
     key = check_key(submission.article)
     config = current_app.config
@@ -169,6 +185,7 @@ def post_comment(submission: Submission) -> Comment:
     article = find_article(key)
     if article is not None and article.closed:
         raise CommentsClosed()
+    check_not_banned(submission.remote_addr)
 
     errors: dict[str, FieldError] = {}
     author, author_error = clean_nickname(
@@ -188,19 +205,24 @@ def post_comment(submission: Submission) -> Comment:
         raise ValidationFailed(errors)
 
     article = ensure_article(key, clean_title(submission.title), clean_url(submission.url))
+    verdict = triage.decide(
+        triage.Candidate(article, body, submission.remote_addr, submission.identity)
+    )
     comment = Comment(
         article=article,
         parent=parent,
         author=author,
         body=body,
-        status=Status.PENDING,
+        status=verdict.status,
+        triage_reason=verdict.reason,
+        author_identity=submission.identity,
         remote_addr=submission.remote_addr,
         user_agent=(submission.user_agent or "")[:USER_AGENT_MAX_LENGTH] or None,
     )
     db.session.add(comment)
     db.session.flush()
-    target = moderation.initial_status()
-    if target != Status.PENDING:
-        moderation.transition(comment, target)
+    moderation.admit(comment)
     db.session.commit()
+    if comment.status == Status.REJECTED:
+        raise CommentRejected(comment.id)
     return comment

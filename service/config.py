@@ -50,6 +50,30 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_CAPTCHA": "60/minute;600/hour",
     "RATELIMIT_POST": "10/minute;100/hour",
+    "RATELIMIT_LOGIN": "10/minute",
+    # Failed logins allowed per user name before it is locked for the window.
+    "RATELIMIT_LOGIN_USER": "5 per 15 minutes",
+    "RATELIMIT_REPORT": "10/minute;50/day",
+    # --- moderation ---------------------------------------------------------
+    # Site-wide default until an admin changes it in the dashboard:
+    # "pre" (先审后发, held until approved) or "post" (先发后审).
+    "MODERATION_MODE": "pre",
+    "REJECT_REASONS": [
+        "广告或垃圾信息",
+        "人身攻击或辱骂",
+        "违法违规内容",
+        "与文章无关",
+        "重复内容",
+    ],
+    "REPORT_REASONS": ["spam", "abuse", "illegal", "other"],
+    "QUEUE_PAGE_SIZE": 50,
+    # Days and the dashboard's "today" are counted in this time zone.
+    "TIMEZONE": "Asia/Shanghai",
+    # Set true when the service is only reached over HTTPS.
+    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    # Moderators stay signed in this many seconds without activity.
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     # --- languages ----------------------------------------------------------
     "BABEL_DEFAULT_LOCALE": "zh_CN",
     "LANGUAGES": ["zh_CN", "en"],

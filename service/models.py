@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
+from flask_login import UserMixin
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -54,6 +56,27 @@ class Status(enum.StrEnum):
 STATUS_VALUES = ", ".join(f"'{s.value}'" for s in Status)
 
 
+class Role(enum.StrEnum):
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+class ModerationMode(enum.StrEnum):
+    PRE = "pre"  # 先审后发: held until approved
+    POST = "post"  # 先发后审: published at once, still listed for review
+
+
+def str_enum(enum_class: type[enum.StrEnum], length: int = 16) -> Enum:
+    """A StrEnum stored as its text value (no native database enum)."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
 class Article(db.Model):
     """A page of the portal that carries comments, known by the portal's key."""
 
@@ -65,6 +88,8 @@ class Article(db.Model):
     # Kept in step by service.moderation, the one place a status changes, so the
     # counts API reads one row per article instead of counting comments.
     approved_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # None: the site-wide mode applies.
+    moderation_mode: Mapped[ModerationMode | None] = mapped_column(str_enum(ModerationMode, 8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     comments: Mapped[list[Comment]] = relationship(back_populates="article")
@@ -83,13 +108,7 @@ class Comment(db.Model):
     author: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[Status] = mapped_column(
-        Enum(
-            Status,
-            native_enum=False,
-            create_constraint=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        ),
+        str_enum(Status),
         default=Status.PENDING,
         server_default=Status.PENDING.value,
         index=True,
@@ -98,9 +117,24 @@ class Comment(db.Model):
     # For moderators only; never in a public response.
     remote_addr: Mapped[str | None] = mapped_column(String(45), index=True)
     user_agent: Mapped[str | None] = mapped_column(String(512))
+    # The portal's signed identity of the author, when the portal sends one.
+    author_identity: Mapped[str | None] = mapped_column(String(128), index=True)
+    # Why automatic triage held, rejected or marked it ("held: contains a link").
+    triage_reason: Mapped[str | None] = mapped_column(String(200))
+    reject_reason: Mapped[str | None] = mapped_column(String(200))
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    moderated_by_id: Mapped[int | None] = mapped_column(ForeignKey("moderator.id"))
+    # Soft delete: kept for the audit trail and for restore; the status is kept.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    open_reports: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     article: Mapped[Article] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id])
+    moderated_by: Mapped[Moderator | None] = relationship()
+
+    @property
+    def is_public(self) -> bool:
+        return self.status == Status.APPROVED and self.deleted_at is None
 
 
 class SpentCaptcha(db.Model):
@@ -114,3 +148,130 @@ class SpentCaptcha(db.Model):
 
     nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Moderator(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.MODERATOR)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+class ApiToken(db.Model):
+    """A moderator's API token: shown once, stored as a SHA-256 hash."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    moderator_id: Mapped[int] = mapped_column(ForeignKey("moderator.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    moderator: Mapped[Moderator] = relationship()
+
+
+class AuditEntry(db.Model):
+    """Who did what to which comment (or setting), and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    moderator_id: Mapped[int | None] = mapped_column(ForeignKey("moderator.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    # Entries made by one step (e.g. "reject all from this IP and ban") share a batch, for undo.
+    batch: Mapped[str | None] = mapped_column(String(32), index=True)
+
+    moderator: Mapped[Moderator | None] = relationship()
+    comment: Mapped[Comment | None] = relationship()
+
+
+class Report(db.Model):
+    """A reader's report (举报) of a comment: one per reader per comment."""
+
+    __table_args__ = (
+        UniqueConstraint("comment_id", "reporter", name="uq_report_comment_reporter"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comment.id"), index=True)
+    # A keyed hash of the reader's IP (or browser id): no personal data kept in clear.
+    reporter: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WordKind(enum.StrEnum):
+    BANNED = "banned"  # rejected at once; the reader is told it cannot be published
+    SUSPECT = "suspect"  # held for review, even under post-moderation
+
+
+class Word(db.Model):
+    __table_args__ = (UniqueConstraint("word", "kind", name="uq_word_word_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    word: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[WordKind] = mapped_column(str_enum(WordKind))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Ban(db.Model):
+    """A banned IP address or network (CIDR), until it expires or is lifted."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network: Mapped[str] = mapped_column(String(49), index=True)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("moderator.id"))
+    batch: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class RuleKind(enum.StrEnum):
+    HOLD_FIRST_COMMENT = "hold_first_comment"
+    AUTO_APPROVE_TRUSTED = "auto_approve_trusted"
+    HOLD_LINKS = "hold_links"
+    DUPLICATE_SPAM = "duplicate_spam"
+
+
+class TrustRule(db.Model):
+    """One automatic triage rule; rules are evaluated in ``position`` order."""
+
+    __tablename__ = "trust_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[RuleKind] = mapped_column(str_enum(RuleKind, 32))
+    # Meaning by kind: approved comments needed / links allowed; window in minutes.
+    threshold: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    window_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+
+
+class Setting(db.Model):
+    """Site settings an admin edits in the dashboard, stored as JSON text."""
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -145,13 +145,13 @@ def make_comment(app: Flask) -> Callable[..., int]:
                 article=art,
                 author=author,
                 body=body,
+                status=status,
                 parent_id=parent_id,
                 remote_addr=remote_addr,
             )
             db.session.add(comment)
             db.session.flush()
-            if status != Status.PENDING:
-                moderation.transition(comment, status)
+            moderation.admit(comment)
             db.session.commit()
             return comment.id
 

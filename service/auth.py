@@ -1,0 +1,208 @@
+"""Moderator accounts, passwords and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from flask import Flask
+from flask_babel import lazy_gettext
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .errors import BadRequest, NotFound, ServiceError
+from .extensions import db, login_manager
+from .models import ApiToken, Moderator, Role
+from .moderation import audit
+
+USERNAME_PATTERN = re.compile(r"[\w.\-]{2,64}")
+PASSWORD_MIN_LENGTH = 10
+TOKEN_PREFIX = "cmt_"
+# Checked when a name does not exist, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not a real password")
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "unauthorized"
+    message = lazy_gettext("A valid API token is required.")
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+    message = lazy_gettext("You do not have permission to do this.")
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "dashboard.login"
+    login_manager.login_message = lazy_gettext("Please sign in.")
+    login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def load_moderator(user_id: str) -> Moderator | None:
+    if not user_id.isdigit():
+        return None
+    moderator = db.session.get(Moderator, int(user_id))
+    return moderator if moderator is not None and moderator.active else None
+
+
+def find_moderator(username: str) -> Moderator | None:
+    return db.session.execute(
+        select(Moderator).where(Moderator.username == username)
+    ).scalar_one_or_none()
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise BadRequest(
+            lazy_gettext(
+                "The password must have at least %(min)d characters.", min=PASSWORD_MIN_LENGTH
+            )
+        )
+
+
+def add_moderator(
+    username: str, password: str, admin: bool = False, by: Moderator | None = None
+) -> Moderator:
+    """Create a moderator (or admin) account."""
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise BadRequest(lazy_gettext("User names are 2 to 64 letters, digits, '_', '.' or '-'."))
+    if find_moderator(username) is not None:
+        raise BadRequest(lazy_gettext("That user name is taken."))
+    check_password_strength(password)
+    moderator = Moderator(
+        username=username,
+        password_hash=generate_password_hash(password),
+        role=Role.ADMIN if admin else Role.MODERATOR,
+    )
+    db.session.add(moderator)
+    db.session.flush()
+    audit("moderator_add", by, detail={"username": username, "role": moderator.role.value})
+    db.session.commit()
+    return moderator
+
+
+def _get(username: str) -> Moderator:
+    moderator = find_moderator(username)
+    if moderator is None:
+        raise NotFound(lazy_gettext("No such moderator."))
+    return moderator
+
+
+def set_password(username: str, password: str, by: Moderator | None = None) -> None:
+    moderator = _get(username)
+    check_password_strength(password)
+    moderator.password_hash = generate_password_hash(password)
+    audit("moderator_password", by, detail={"username": username})
+    db.session.commit()
+
+
+def set_active(username: str, active: bool, by: Moderator | None = None) -> None:
+    moderator = _get(username)
+    moderator.active = active
+    # A disabled moderator's tokens stop working too.
+    if not active:
+        now = datetime.now(UTC)
+        for token in db.session.execute(
+            select(ApiToken).where(
+                ApiToken.moderator_id == moderator.id, ApiToken.revoked_at.is_(None)
+            )
+        ).scalars():
+            token.revoked_at = now
+    audit("moderator_enable" if active else "moderator_disable", by, detail={"username": username})
+    db.session.commit()
+
+
+def set_role(username: str, role: Role, by: Moderator | None = None) -> None:
+    moderator = _get(username)
+    moderator.role = role
+    audit("moderator_role", by, detail={"username": username, "role": role.value})
+    db.session.commit()
+
+
+def list_moderators() -> list[Moderator]:
+    return list(db.session.execute(select(Moderator).order_by(Moderator.username)).scalars())
+
+
+def authenticate(username: str, password: str) -> Moderator | None:
+    """The active moderator with these credentials, else None (same cost either way)."""
+    moderator = find_moderator(username)
+    if moderator is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(moderator.password_hash, password) or not moderator.active:
+        return None
+    moderator.last_login_at = datetime.now(UTC)
+    audit("login", moderator)
+    db.session.commit()
+    return moderator
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only paths on this service: no scheme, no host, no protocol-relative //."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(moderator: Moderator, name: str, by: Moderator | None = None) -> str:
+    """A new API token for a moderator; the plain token is returned once, only its hash is kept."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.session.add(
+        ApiToken(
+            moderator_id=moderator.id,
+            name=(name or "API").strip()[:64] or "API",
+            token_hash=_hash_token(token),
+            prefix=token[:10],
+        )
+    )
+    audit("token_create", by or moderator, detail={"username": moderator.username, "name": name})
+    db.session.commit()
+    return token
+
+
+def list_tokens(moderator: Moderator) -> list[ApiToken]:
+    return list(
+        db.session.execute(
+            select(ApiToken)
+            .where(ApiToken.moderator_id == moderator.id)
+            .order_by(ApiToken.created_at.desc())
+        ).scalars()
+    )
+
+
+def revoke_token(token_id: int, by: Moderator) -> None:
+    token = db.session.get(ApiToken, token_id)
+    if token is None or (token.moderator_id != by.id and not by.is_admin):
+        raise NotFound(lazy_gettext("No such token."))
+    if token.revoked_at is None:
+        token.revoked_at = datetime.now(UTC)
+        audit("token_revoke", by, detail={"prefix": token.prefix})
+        db.session.commit()
+
+
+def moderator_for_token(header: str | None) -> Moderator:
+    """The moderator behind an ``Authorization: Bearer ...`` header, else Unauthorized."""
+    if not header or not header.startswith("Bearer "):
+        raise Unauthorized()
+    token = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _hash_token(header[7:].strip()))
+    ).scalar_one_or_none()
+    if token is None or token.revoked_at is not None or not token.moderator.active:
+        raise Unauthorized()
+    token.last_used_at = datetime.now(UTC)
+    db.session.commit()
+    return token.moderator
