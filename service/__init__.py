@@ -8,11 +8,11 @@ from typing import Any
 
 from flask import Flask
 
-from . import captcha, cli, i18n, secrets_file, security
+from . import auth, captcha, cli, i18n, secrets_file, security
 from .config import DEFAULTS, derived_settings
 from .errors import register_error_handlers
 from .extensions import babel, cors, csrf, db, limiter, migrate
-from .views import api, site, widget
+from .views import admin, api, dashboard, mod_api, site, widget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,12 +50,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     captcha.init_app(app)
     i18n.init_app(app)
+    auth.init_app(app)
 
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(site.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(mod_api.bp)
+    # The widget works without cookies (the captcha guards it); the APIs use no
+    # cookies at all (public, or Bearer tokens). Every dashboard form needs CSRF.
     csrf.exempt(widget.bp)
     csrf.exempt(api.bp)
+    csrf.exempt(mod_api.bp)
     register_error_handlers(app)
     cli.init_app(app)
     return app

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .errors import InvalidArticleKey
+from .errors import InvalidArticleKey, NotFound
 from .extensions import db
-from .models import Article
+from .models import Article, ModerationMode, Moderator
+from .moderation import audit
 from .origins import is_allowed_url
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
@@ -62,4 +63,32 @@ def ensure_article(key: str, title: str | None = None, url: str | None = None) -
         article.title = title
     if url and article.url != url:
         article.url = url
+    return article
+
+
+def update_article(
+    key: str,
+    *,
+    closed: bool | None = None,
+    mode: ModerationMode | None = None,
+    clear_mode: bool = False,
+    by: Moderator | None = None,
+) -> Article:
+    """Open or close an article's comments, or set its own moderation mode; audited."""
+    article = find_article(key)
+    if article is None:
+        raise NotFound()
+    detail: dict[str, object] = {"article": key}
+    if closed is not None and article.closed != closed:
+        article.closed = closed
+        detail["closed"] = closed
+    if clear_mode and article.moderation_mode is not None:
+        article.moderation_mode = None
+        detail["mode"] = "site"
+    elif mode is not None and article.moderation_mode != mode:
+        article.moderation_mode = mode
+        detail["mode"] = mode.value
+    if len(detail) > 1:
+        audit("article", by, detail=detail)
+    db.session.commit()
     return article

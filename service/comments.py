@@ -13,7 +13,14 @@ from sqlalchemy.orm import selectinload
 from . import captcha, moderation, triage
 from .articles import check_key, clean_title, clean_url, ensure_article, find_article
 from .bans import check_not_banned
-from .errors import BadRequest, CommentsClosed, FieldError, ServiceError, ValidationFailed
+from .errors import (
+    BadRequest,
+    CommentsClosed,
+    FieldError,
+    NotFound,
+    ServiceError,
+    ValidationFailed,
+)
 from .extensions import db
 from .models import Article, Comment, Status
 from .text import clean_body, clean_nickname
@@ -161,6 +168,14 @@ def _check_reply_to(
     if parent is None or article is None or parent.article_id != article.id or not parent.is_public:
         return None, bad
     return parent, None
+
+
+def find_public_comment(key: str, comment_id: int) -> Comment:
+    """A published comment of this article, else NotFound."""
+    comment = db.session.get(Comment, comment_id)
+    if comment is None or not comment.is_public or comment.article.key != key:
+        raise NotFound(lazy_gettext("No such comment."))
+    return comment
 
 
 def find_reply_target(key: str, raw: object) -> Comment | None:

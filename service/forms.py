@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField, TextAreaField
+from wtforms import HiddenField, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
 
 
 class CommentForm(FlaskForm):
@@ -23,3 +24,10 @@ class CommentForm(FlaskForm):
     captcha_answer = StringField()
     title = HiddenField()
     url = HiddenField()
+
+
+class LoginForm(FlaskForm):
+    """Moderator sign-in; protected by the CSRF token like every dashboard form."""
+
+    username = StringField(validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(validators=[DataRequired(), Length(max=256)])

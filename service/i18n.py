@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from flask import Flask, request
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_timedelta, get_locale, gettext
 from markupsafe import Markup, escape
 
@@ -25,7 +25,12 @@ URL_PATTERN = re.compile(r"https?://[^\s<>\"'\u3000-\u303f\uff01-\uff5e]+")
 
 def select_locale() -> str:
     """``lang`` in the query (the embed's data-lang), else Accept-Language."""
+    if not has_request_context():  # CLI commands speak the default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = request.args.get("lang")
+    # Only the dashboard has a session; public pages must not vary on cookies.
+    if not chosen and request.blueprint in ("dashboard", "admin"):
+        chosen = session.get("lang")
     if chosen and chosen.lower() in LANG_ALIASES:
         return LANG_ALIASES[chosen.lower()]
     best = request.accept_languages.best_match(["zh-CN", "zh", "en"])

@@ -78,6 +78,18 @@ def target_state(comment: Comment, action: Action) -> State:
     )
 
 
+def allowed_actions(comment: Comment) -> list[Action]:
+    """The actions that make sense for a comment in its current state."""
+    allowed = []
+    for action in Action:
+        try:
+            target_state(comment, action)
+        except InvalidTransition:
+            continue
+        allowed.append(action)
+    return allowed
+
+
 def action_label(action: Action) -> str:
     return str(
         {

@@ -138,6 +138,51 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+SCHEMAS["ModComment"] = {
+    "type": "object",
+    "required": ["id", "article", "author", "body", "status", "deleted", "created_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "article": ARTICLE_KEY,
+        "article_title": {"type": ["string", "null"]},
+        "article_url": {"type": ["string", "null"]},
+        "author": {"type": "string"},
+        "body": {"type": "string"},
+        "status": {"type": "string", "enum": ["pending", "approved", "rejected", "spam"]},
+        "deleted": {"type": "boolean"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "reply_to": {"type": ["integer", "null"]},
+        "remote_addr": {"type": ["string", "null"]},
+        "user_agent": {"type": ["string", "null"]},
+        "triage_reason": {"type": ["string", "null"]},
+        "open_reports": {"type": "integer"},
+        "ip_history": {"type": "object", "additionalProperties": {"type": "integer"}},
+    },
+}
+SCHEMAS["ModQueue"] = {
+    "type": "object",
+    "required": ["status", "total", "page", "pages", "counts", "comments"],
+    "properties": {
+        "status": {"type": "string"},
+        "total": {"type": "integer"},
+        "page": {"type": "integer"},
+        "pages": {"type": "integer"},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "comments": {"type": "array", "items": {"$ref": "#/components/schemas/ModComment"}},
+    },
+}
+SCHEMAS["ModResult"] = {
+    "type": "object",
+    "required": ["id", "status", "deleted"],
+    "properties": {
+        "id": {"type": "integer"},
+        "status": {"type": "string", "enum": ["pending", "approved", "rejected", "spam"]},
+        "deleted": {"type": "boolean"},
+    },
+}
+QUEUES = ["pending", "reported", "approved", "rejected", "spam", "deleted"]
+ACTIONS = ["approve", "reject", "spam", "delete", "restore"]
+
 COMMON_ERRORS = {
     "400": _error("Malformed request or invalid article key."),
     "429": _error("Rate limited; see Retry-After."),
@@ -225,12 +270,81 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "202": _json("Accepted and waiting for a moderator.", _ref("Accepted")),
                         **COMMON_ERRORS,
-                        "403": _error("Comments are closed for this article."),
+                        "403": _error(
+                            "comments_closed: comments are closed for this article; "
+                            "forbidden: the sender may not comment now."
+                        ),
                         "413": _error("Body over the size limit."),
                         "415": _error("Not application/json."),
                         "422": _error(
-                            "Invalid fields (all at once), or captcha_invalid / captcha_expired."
+                            "Invalid fields (all at once), captcha_invalid / captcha_expired, "
+                            "or comment_rejected (a banned word; kept for moderators)."
                         ),
+                    },
+                },
+            },
+            "/api/v1/mod/comments": {
+                "get": {
+                    "summary": "A moderation queue (moderators' API token)",
+                    "operationId": "modListComments",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": QUEUES, "default": "pending"},
+                        },
+                        {"name": "article", "in": "query", "schema": ARTICLE_KEY},
+                        {"name": "ip", "in": "query", "schema": {"type": "string"}},
+                        {"name": "q", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100000},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json("One page of the queue, with IPs.", _ref("ModQueue")),
+                        "400": _error("Unknown status or bad page."),
+                        "401": _error("Missing, unknown or revoked token."),
+                    },
+                }
+            },
+            "/api/v1/mod/comments/{comment_id}/{action}": {
+                "parameters": [
+                    {
+                        "name": "comment_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ACTIONS},
+                    },
+                ],
+                "post": {
+                    "summary": "Approve, reject, mark as spam, delete or restore a comment",
+                    "operationId": "modAct",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"reason": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json("The comment's new state.", _ref("ModResult")),
+                        "401": _error("Missing, unknown or revoked token."),
+                        "404": _error("No such comment or action."),
+                        "409": _error("The action does not apply to the comment's status."),
                     },
                 },
             },
@@ -242,5 +356,14 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": SCHEMAS},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A moderator's API token (dashboard or CLI).",
+                }
+            },
+        },
     }

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .origins import allowed_origins
@@ -14,7 +17,26 @@ BASE_POLICY = (
 )
 
 
+# Only the moderators' pages have a session (Flask-Login, CSRF).
+SESSION_BLUEPRINTS = frozenset({"dashboard", "admin"})
+
+
+class DashboardSessionInterface(SecureCookieSessionInterface):
+    """Sessions for the dashboard only.
+
+    Extensions peek at the session on every request (Flask-Login's remember
+    check), which would make Flask add ``Vary: Cookie`` to public responses and
+    spoil CDN caching of the widget and the counts. Public responses never set
+    a cookie nor vary on one.
+    """
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        if request.blueprint in SESSION_BLUEPRINTS:
+            super().save_session(app, session, response)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = DashboardSessionInterface()
     proxies = int(app.config["TRUSTED_PROXIES"])
     if proxies > 0:
         # Only then is X-Forwarded-For believed: a spoofed header can't dodge a limit.

@@ -52,16 +52,25 @@ def counts_post() -> ResponseReturnValue:
 
 
 def comment_json(comment: Any) -> dict[str, Any]:
-    """A published comment as the public sees it: no IP, no user agent."""
+    """A published comment as the public sees it: no IP, no user agent.
+
+    A quoted comment that is no longer public keeps its id but loses its text.
+    """
     parent = comment.parent
+    reply_to = None
+    if parent is not None:
+        visible = parent.is_public
+        reply_to = {
+            "id": parent.id,
+            "author": parent.author if visible else "",
+            "body": parent.body if visible else "",
+        }
     return {
         "id": comment.id,
         "author": comment.author,
         "body": comment.body,
         "created_at": comment.created_at.isoformat(),
-        "reply_to": (
-            {"id": parent.id, "author": parent.author, "body": parent.body} if parent else None
-        ),
+        "reply_to": reply_to,
     }
 
 

@@ -16,8 +16,9 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
-from .. import captcha, comments
+from .. import captcha, comments, reports
 from ..articles import KEY_PATTERN, clean_title
 from ..errors import NotFound, ServiceError
 from ..extensions import limiter
@@ -25,6 +26,8 @@ from ..forms import CommentForm
 from ..i18n import lang_code
 
 bp = Blueprint("widget", __name__)
+POSTED = ("1", "published")
+REPORTED = ("1", "again")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -81,7 +84,8 @@ def show(article: str) -> ResponseReturnValue:
         form.captcha_token.data = captcha.new_challenge().token
     html = render_template(
         "widget/embed.html",
-        posted=request.args.get("posted") == "1",
+        posted=request.args.get("posted") if request.args.get("posted") in POSTED else None,
+        reported=request.args.get("reported") if request.args.get("reported") in REPORTED else None,
         **page_context(key, form, page),
     )
     response = Response(html, mimetype="text/html")
@@ -101,14 +105,15 @@ def post(article: str) -> ResponseReturnValue:
     key = widget_key(article)
     form = CommentForm()
     try:
-        comments.post_comment(
+        comment = comments.post_comment(
             comments.Submission.from_fields(
                 key, form.data, request.remote_addr, request.headers.get("User-Agent")
             )
         )
     except ServiceError as error:
         return render_form_error(key, form, error)
-    args = {"posted": 1, "lang": lang_code(), "title": form.title.data, "url": form.url.data}
+    posted = "published" if comment.is_public else "1"
+    args = {"posted": posted, "lang": lang_code(), "title": form.title.data, "url": form.url.data}
     target = url_for(".show", article=key, **{k: v for k, v in args.items() if v})
     return redirect(target + "#comment-form", code=303)
 
@@ -118,7 +123,7 @@ def render_form_error(key: str, form: CommentForm, error: ServiceError) -> Respo
     form.captcha_answer.data = ""
     form.captcha_token.data = captcha.new_challenge().token
     html = render_template(
-        "widget/embed.html", error=error, posted=False, **page_context(key, form)
+        "widget/embed.html", error=error, posted=None, reported=None, **page_context(key, form)
     )
     response = Response(html, status=error.status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
@@ -180,3 +185,35 @@ def captcha_audio(token: str) -> ResponseReturnValue:
 def embed_js() -> ResponseReturnValue:
     """The two-line embed's script: turns [data-comments] into the widget iframe."""
     return send_from_directory(STATIC_DIR, "embed.js", max_age=300)
+
+
+def report_reasons() -> dict[str, str]:
+    labels = {
+        "spam": gettext("Spam or advertising"),
+        "abuse": gettext("Abuse or personal attack"),
+        "illegal": gettext("Illegal content"),
+        "other": gettext("Something else"),
+    }
+    return {r: labels.get(r, r) for r in current_app.config["REPORT_REASONS"]}
+
+
+@bp.get("/embed/<article>/report/<int:comment_id>")
+def report_form(article: str, comment_id: int) -> ResponseReturnValue:
+    """Ask the reader why they report a comment (works without JavaScript)."""
+    key = widget_key(article)
+    comment = comments.find_public_comment(key, comment_id)
+    return render_template(
+        "widget/report.html", key=key, comment=comment, reasons=report_reasons(), error=None
+    )
+
+
+@bp.post("/embed/<article>/report/<int:comment_id>")
+@limiter.limit(lambda: current_app.config["RATELIMIT_REPORT"], scope="report")
+def report(article: str, comment_id: int) -> ResponseReturnValue:
+    """Record a reader's report, once per reader per comment."""
+    key = widget_key(article)
+    new = reports.report_comment(
+        key, comment_id, request.form.get("reason", ""), request.remote_addr
+    )
+    args = {"reported": "1" if new else "again", "lang": lang_code()}
+    return redirect(url_for(".show", article=key, **args) + f"#comment-{comment_id}", code=303)

@@ -1,0 +1,201 @@
+"""Admin pages under /mod/admin: moderators, word lists, trust rules, bans, settings, audit."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+from flask_login import current_user
+
+from .. import auth, bans, triage, words
+from ..audit_log import AuditFilter, known_actions, list_entries
+from ..comments import check_page
+from ..errors import BadRequest, ServiceError
+from ..models import ModerationMode, Role, WordKind
+from ..queue import queue_counts
+from ..settings import get_setting, update_settings
+from .dashboard import admin_required, service_error
+
+bp = Blueprint("admin", __name__, url_prefix="/mod/admin")
+bp.register_error_handler(ServiceError, service_error)
+
+
+def page(template: str, **context: object) -> str:
+    return render_template(template, counts=queue_counts(), tab=None, **context)
+
+
+@bp.get("/moderators")
+@admin_required
+def moderators() -> ResponseReturnValue:
+    """Moderator accounts."""
+    return page("admin/moderators.html", moderators=auth.list_moderators(), roles=Role)
+
+
+@bp.post("/moderators")
+@admin_required
+def add_moderator() -> ResponseReturnValue:
+    """Create a moderator or admin account."""
+    auth.add_moderator(
+        request.form.get("username", "").strip(),
+        request.form.get("password", ""),
+        admin=request.form.get("role") == Role.ADMIN,
+        by=current_user,
+    )
+    flash(gettext("Moderator added."), "success")
+    return redirect(url_for(".moderators"), code=303)
+
+
+@bp.post("/moderators/<username>")
+@admin_required
+def change_moderator(username: str) -> ResponseReturnValue:
+    """Disable, enable, change the role or reset the password of an account."""
+    change = request.form.get("change")
+    if change in ("disable", "enable"):
+        if username == current_user.username:
+            raise BadRequest(gettext("You cannot disable your own account."))
+        auth.set_active(username, change == "enable", by=current_user)
+    elif change == "role":
+        role = request.form.get("role")
+        if role not in (Role.ADMIN, Role.MODERATOR):
+            raise BadRequest()
+        auth.set_role(username, Role(role), by=current_user)
+    elif change == "password":
+        auth.set_password(username, request.form.get("password", ""), by=current_user)
+    else:
+        raise BadRequest()
+    flash(gettext("Saved."), "success")
+    return redirect(url_for(".moderators"), code=303)
+
+
+@bp.get("/words")
+@admin_required
+def word_lists() -> ResponseReturnValue:
+    """Banned and suspect words."""
+    return page(
+        "admin/words.html",
+        banned=words.list_words(WordKind.BANNED),
+        suspect=words.list_words(WordKind.SUSPECT),
+    )
+
+
+@bp.post("/words")
+@admin_required
+def add_words() -> ResponseReturnValue:
+    """Add words, one per line or separated by commas."""
+    kind = WordKind.BANNED if request.form.get("kind") == "banned" else WordKind.SUSPECT
+    added = words.add_words(request.form.get("words", "")[:20_000], kind, current_user)
+    flash(gettext("%(count)d words added.", count=len(added)), "success")
+    return redirect(url_for(".word_lists"), code=303)
+
+
+@bp.post("/words/remove")
+@admin_required
+def remove_words() -> ResponseReturnValue:
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    removed = words.remove_words(ids, current_user)
+    flash(gettext("%(count)d words removed.", count=removed), "success")
+    return redirect(url_for(".word_lists"), code=303)
+
+
+@bp.get("/rules")
+@admin_required
+def rules() -> ResponseReturnValue:
+    """Trust rules, evaluated in order."""
+    return page("admin/rules.html", rules=triage.list_rules(), labels=triage.RULE_LABELS)
+
+
+def _int(name: str) -> int | None:
+    value = request.form.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise BadRequest(gettext("Rule numbers must be whole numbers ≥ 0."))
+    return int(value)
+
+
+@bp.post("/rules")
+@admin_required
+def save_rules() -> ResponseReturnValue:
+    changes = {
+        rule.id: {
+            "position": _int(f"position-{rule.id}"),
+            "threshold": _int(f"threshold-{rule.id}"),
+            "window_minutes": _int(f"window-{rule.id}"),
+            "enabled": request.form.get(f"enabled-{rule.id}") == "on",
+        }
+        for rule in triage.list_rules()
+    }
+    triage.update_rules(changes, current_user)
+    flash(gettext("Rules saved."), "success")
+    return redirect(url_for(".rules"), code=303)
+
+
+@bp.get("/bans")
+@admin_required
+def ban_list() -> ResponseReturnValue:
+    """Active bans."""
+    return page("admin/bans.html", bans=bans.active_bans())
+
+
+@bp.post("/bans")
+@admin_required
+def add_ban() -> ResponseReturnValue:
+    days = request.form.get("days", "").strip()
+    bans.add_ban(
+        request.form.get("network", ""),
+        int(days) if days.isdigit() else None,
+        request.form.get("reason"),
+        current_user,
+    )
+    flash(gettext("Ban added."), "success")
+    return redirect(url_for(".ban_list"), code=303)
+
+
+@bp.post("/bans/<int:ban_id>/lift")
+@admin_required
+def lift_ban(ban_id: int) -> ResponseReturnValue:
+    bans.lift_ban(ban_id, current_user)
+    flash(gettext("Ban lifted."), "success")
+    return redirect(url_for(".ban_list"), code=303)
+
+
+@bp.get("/settings")
+@admin_required
+def settings() -> ResponseReturnValue:
+    """Site-wide moderation mode and reject reasons."""
+    return page(
+        "admin/settings.html",
+        mode=get_setting("moderation_mode"),
+        modes=ModerationMode,
+        reject_reasons=get_setting("reject_reasons"),
+    )
+
+
+@bp.post("/settings")
+@admin_required
+def save_settings() -> ResponseReturnValue:
+    mode = request.form.get("mode", "pre")
+    if mode not in ("pre", "post"):
+        raise BadRequest()
+    reasons = [
+        line.strip()[:100]
+        for line in request.form.get("reject_reasons", "").splitlines()
+        if line.strip()
+    ][:30]
+    update_settings({"moderation_mode": mode, "reject_reasons": reasons}, current_user)
+    flash(gettext("Settings saved."), "success")
+    return redirect(url_for(".settings"), code=303)
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log() -> ResponseReturnValue:
+    """Who did what and when, newest first."""
+    comment = request.args.get("comment", "").strip()
+    f = AuditFilter(
+        actor=request.args.get("actor", "").strip() or None,
+        action=request.args.get("action", "").strip() or None,
+        comment_id=int(comment) if comment.isdigit() and len(comment) < 12 else None,
+        page=check_page(request.args.get("page")),
+    )
+    return page("admin/audit.html", entries=list_entries(f), filter=f, actions=known_actions())

@@ -1,0 +1,387 @@
+"""The moderator dashboard under /mod: sign-in, home, queues and the actions on comments."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import format_timedelta, gettext
+from flask_limiter.errors import RateLimitExceeded
+from flask_login import current_user, login_required, login_user, logout_user
+from markupsafe import Markup
+
+from .. import articles, auth, moderation, stats, words
+from ..comments import check_page
+from ..errors import ServiceError
+from ..extensions import limiter
+from ..forms import LoginForm
+from ..models import Comment, ModerationMode, Status
+from ..queue import Queue, QueueFilter, list_queue, queue_counts
+from ..settings import get_setting
+from ..wordfilter import highlight
+from .widget import report_reasons
+
+bp = Blueprint("dashboard", __name__, url_prefix="/mod")
+
+
+def admin_required(view: Any) -> Any:
+    """Admins only; moderators get a 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            raise auth.Forbidden()
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+def back(default: str = "dashboard.queue") -> Response:
+    """Redirect to the page the form came from (only paths on this service)."""
+    target = auth.safe_next(request.form.get("next")) or url_for(default)
+    return redirect(target, code=303)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def login_locked(error: RateLimitExceeded) -> ResponseReturnValue:
+    """Too many sign-in attempts: the same answer whether the name exists or not."""
+    form = LoginForm()
+    message = gettext("Too many failed sign-ins. Please wait a few minutes and try again.")
+    response = Response(
+        render_template("dashboard/login.html", form=form, error=message), status=429
+    )
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, int(error.retry_after)))
+    return response
+
+
+def _failed_login(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _login_user_key() -> str:
+    return "login-user:" + (request.form.get("username") or "").strip().lower()[:64]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN"],
+    methods=["POST"],
+    deduct_when=_failed_login,
+    scope="login-ip",
+)
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN_USER"],
+    key_func=_login_user_key,
+    methods=["POST"],
+    deduct_when=_failed_login,
+    scope="login-user",
+)
+def login() -> ResponseReturnValue:
+    """Sign in with user name and password."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        moderator = auth.authenticate(form.username.data or "", form.password.data or "")
+        if moderator is not None:
+            login_user(moderator)
+            next_page = auth.safe_next(request.args.get("next"))
+            return redirect(next_page or url_for(".home"), code=303)
+        error = gettext("Wrong user name or password.")
+        return render_template("dashboard/login.html", form=form, error=error), 401
+    return render_template("dashboard/login.html", form=form, error=None)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> ResponseReturnValue:
+    """Sign out."""
+    logout_user()
+    return redirect(url_for(".login"), code=303)
+
+
+@bp.get("/")
+@login_required
+def home() -> ResponseReturnValue:
+    """Today's numbers and 30 days of comments by status."""
+    return render_template(
+        "dashboard/home.html", stats=stats.dashboard(), counts=queue_counts(), tab=None
+    )
+
+
+def queue_filter(queue: str) -> QueueFilter:
+    try:
+        chosen = Queue(queue)
+    except ValueError:
+        abort(404)
+    return QueueFilter(
+        queue=chosen,
+        article=(request.args.get("article") or "").strip()[:128] or None,
+        ip=(request.args.get("ip") or "").strip()[:45] or None,
+        text=(request.args.get("q") or "").strip()[:100] or None,
+        page=check_page(request.args.get("page")),
+    )
+
+
+@bp.get("/queue", defaults={"queue": "pending"})
+@bp.get("/queue/<queue>")
+@login_required
+def queue(queue: str) -> ResponseReturnValue:
+    """One queue of comments, filtered by article, IP or text."""
+    f = queue_filter(queue)
+    return render_template(
+        "dashboard/queue.html",
+        page=list_queue(f),
+        counts=queue_counts(),
+        tab=f.queue,
+        reject_reasons=get_setting("reject_reasons"),
+        actions=moderation.Action,
+    )
+
+
+def parse_action(action: str) -> moderation.Action:
+    try:
+        return moderation.Action(action)
+    except ValueError:
+        abort(404)
+
+
+def action_result(comment_ids: list[int], message: str, **extra: Any) -> ResponseReturnValue:
+    if wants_json():
+        counts = {q.value: n for q, n in queue_counts().items()}
+        return jsonify(ids=comment_ids, message=message, counts=counts, **extra)
+    flash(message, "success")
+    return back()
+
+
+@bp.post("/comments/<int:comment_id>/<action>")
+@login_required
+def act(comment_id: int, action: str) -> ResponseReturnValue:
+    """Apply a moderation action to one comment."""
+    chosen = parse_action(action)
+    try:
+        comment = moderation.apply(
+            comment_id, chosen, by=current_user, reason=request.form.get("reason") or None
+        )
+    except moderation.InvalidTransition as error:
+        if wants_json():
+            raise
+        flash(str(error.message), "error")
+        return back()
+    message = gettext(
+        "Comment #%(id)d: %(action)s.", id=comment.id, action=moderation.action_label(chosen)
+    )
+    return action_result([comment.id], message, status=str(comment.status))
+
+
+@bp.post("/comments/bulk")
+@login_required
+def bulk() -> ResponseReturnValue:
+    """Apply one action to the selected comments, or to everything from one IP."""
+    chosen = parse_action(request.form.get("action", ""))
+    ip = (request.form.get("ip") or "").strip()
+    if ip:
+        ids = moderation.ids_from_ip(ip)
+    else:
+        ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()][:500]
+    result = moderation.apply_many(
+        ids, chosen, by=current_user, reason=request.form.get("reason") or None
+    )
+    message = gettext(
+        "%(done)d comments: %(action)s; %(skipped)d skipped.",
+        done=len(result.done),
+        action=moderation.action_label(chosen),
+        skipped=len(result.skipped),
+    )
+    return action_result(result.done, message, skipped=list(result.skipped))
+
+
+@bp.post("/comments/<int:comment_id>/actor")
+@login_required
+def act_on_actor(comment_id: int) -> ResponseReturnValue:
+    """Reject everything pending from this comment's IP (or /24) and ban it, with undo."""
+    scope = "net" if request.form.get("scope") == "net" else "ip"
+    try:
+        days = int(request.form.get("days") or 7)
+    except ValueError:
+        days = 0
+    result = moderation.act_on_actor(comment_id, current_user, scope, days)
+    message = gettext(
+        "Rejected %(count)d pending comments and banned the sender for %(days)d days.",
+        count=len(result.done),
+        days=days,
+    )
+    if wants_json():
+        return jsonify(ids=result.done, batch=result.batch, message=message)
+    flash(message, "success")
+    flash(result.batch or "", "undo")
+    return back()
+
+
+@bp.post("/batches/<batch>/undo")
+@login_required
+def undo(batch: str) -> ResponseReturnValue:
+    """Undo a one-step action: comments back to pending, bans lifted."""
+    result = moderation.undo_batch(batch[:32], current_user)
+    message = gettext("Undone: %(count)d comments back to pending.", count=len(result.done))
+    return action_result(result.done, message)
+
+
+@bp.get("/articles/<key>")
+@login_required
+def article(key: str) -> ResponseReturnValue:
+    """One article: its comments by status, open/closed and its moderation mode."""
+    found = articles.find_article(articles.check_key(key))
+    if found is None:
+        abort(404)
+    f = QueueFilter(article=key)
+    return render_template(
+        "dashboard/article.html",
+        article=found,
+        counts=queue_counts(),
+        article_counts=queue_counts(f),
+        modes=ModerationMode,
+        tab=None,
+    )
+
+
+@bp.post("/articles/<key>/settings")
+@login_required
+def article_settings(key: str) -> ResponseReturnValue:
+    """Close or reopen comments on an article, or give it its own moderation mode."""
+    closed = {"close": True, "reopen": False}.get(request.form.get("comments", ""))
+    mode = request.form.get("mode")
+    articles.update_article(
+        articles.check_key(key),
+        closed=closed,
+        mode=ModerationMode(mode) if mode in ("pre", "post") else None,
+        clear_mode=mode == "site",
+        by=current_user,
+    )
+    flash(gettext("Article settings saved."), "success")
+    return redirect(url_for(".article", key=key), code=303)
+
+
+@bp.get("/tokens")
+@login_required
+def tokens() -> ResponseReturnValue:
+    """The signed-in moderator's API tokens."""
+    return render_template(
+        "dashboard/tokens.html",
+        tokens=auth.list_tokens(current_user),
+        new_token=None,
+        counts=queue_counts(),
+        tab=None,
+    )
+
+
+@bp.post("/tokens")
+@login_required
+def create_token() -> ResponseReturnValue:
+    """Create an API token; it is shown once, on this page only."""
+    token = auth.create_token(current_user, request.form.get("name", ""))
+    response = Response(
+        render_template(
+            "dashboard/tokens.html",
+            tokens=auth.list_tokens(current_user),
+            new_token=token,
+            counts=queue_counts(),
+            tab=None,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int) -> ResponseReturnValue:
+    auth.revoke_token(token_id, current_user)
+    flash(gettext("Token revoked."), "success")
+    return redirect(url_for(".tokens"), code=303)
+
+
+@bp.app_template_global()
+def queue_labels() -> dict[str, str]:
+    return {
+        "pending": gettext("Pending"),
+        "reported": gettext("Reported"),
+        "approved": gettext("Approved"),
+        "rejected": gettext("Rejected"),
+        "spam": gettext("Spam"),
+        "deleted": gettext("Deleted"),
+    }
+
+
+@bp.errorhandler(ServiceError)
+def service_error(error: ServiceError) -> ResponseReturnValue:
+    """Dashboard errors: JSON for the page's scripts, the dashboard's own page otherwise."""
+    if wants_json():
+        return jsonify(error.as_dict()), error.status
+    return render_template("dashboard/error.html", error=error, tab=None), error.status
+
+
+bp.add_app_template_global(moderation.allowed_actions, "allowed_actions")
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str) -> ResponseReturnValue:
+    """Switch the dashboard's language (kept in the moderator's session)."""
+    if code in ("zh-CN", "en"):
+        session["lang"] = code
+    return redirect(auth.safe_next(request.args.get("next")) or url_for(".home"), code=303)
+
+
+@bp.app_template_global()
+def action_names() -> dict[str, str]:
+    return {a.value: moderation.action_label(a) for a in moderation.Action}
+
+
+@bp.app_template_global()
+def status_name(comment: Comment) -> str:
+    return moderation.status_label(Status(comment.status), comment.deleted_at is not None)
+
+
+@bp.app_template_global()
+def report_names() -> dict[str, str]:
+    return report_reasons()
+
+
+@bp.app_template_filter()
+def highlight_words(text: str) -> Markup:
+    """Comment text, escaped, with banned and suspect words marked."""
+    if "word_matcher" not in g:
+        g.word_matcher = words.matcher()
+    return highlight(text, g.word_matcher.find(text))
+
+
+@bp.app_template_filter()
+def localtime(moment: datetime) -> str:
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@bp.app_template_filter()
+def duration(delta: timedelta) -> str:
+    return format_timedelta(delta, threshold=1.0)
