@@ -22,8 +22,9 @@ run: install
 	@echo "Open http://$(HOST):$(PORT)/demo"
 	$(VENV)/bin/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
-## Install and run every check: lint, format, the whole test suite
+## Install and run every check: lint, format, the whole test suite (browser tests included)
 test: install
+	bash scripts/ensure-system.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest

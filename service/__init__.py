@@ -8,10 +8,10 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, captcha, cli, i18n, secrets_file, security
+from . import assets, auth, captcha, cli, i18n, secrets_file, security
 from .config import DEFAULTS, derived_settings
 from .errors import register_error_handlers
-from .extensions import babel, cors, csrf, db, limiter, migrate
+from .extensions import babel, compress, cors, csrf, db, limiter, migrate
 from .views import admin, api, dashboard, mod_api, site, widget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     captcha.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
+    assets.init_app(app)
+    compress.init_app(app)
 
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)

@@ -46,7 +46,7 @@ def init_app(app: Flask) -> None:
 
 @login_manager.user_loader
 def load_moderator(user_id: str) -> Moderator | None:
-    if not user_id.isdigit():
+    if not (user_id.isascii() and user_id.isdigit()):
         return None
     moderator = db.session.get(Moderator, int(user_id))
     return moderator if moderator is not None and moderator.active else None

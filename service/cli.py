@@ -7,6 +7,7 @@ from functools import wraps
 
 import click
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from . import auth, captcha, moderation
@@ -45,7 +46,7 @@ def fail_on_service_error(func):  # type: ignore[no-untyped-def]
     return wrapped
 
 
-@click.group("comments")
+@click.group("comments", cls=AppGroup)
 def comments_group() -> None:
     """Inspect and moderate comments from the shell."""
 
@@ -74,12 +75,14 @@ def moderate_command(action: str, comment_ids: tuple[int, ...]) -> None:
 
 
 @click.command("purge-captchas")
+@with_appcontext
 def purge_captchas_command() -> None:
     """Delete spent captcha records whose tokens have expired anyway."""
     click.echo(f"purged {captcha.purge_spent()} spent captchas")
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Add a few approved comments to the /demo articles (once)."""
     for key, entries in DEMO_COMMENTS.items():
@@ -101,7 +104,7 @@ def seed_demo_command() -> None:
     click.echo("demo comments ready")
 
 
-@click.group("moderators")
+@click.group("moderators", cls=AppGroup)
 def moderators_group() -> None:
     """Manage moderator accounts."""
 

@@ -92,6 +92,19 @@ def derived_settings(config: dict[str, Any], instance_path: str) -> dict[str, An
         "RATELIMIT_KEY_PREFIX": "comments",
         # The widget posts without a cookie session; CSRF is for dashboard forms.
         "WTF_CSRF_TIME_LIMIT": None,
+        # Brotli where the browser takes it, else gzip; tiny bodies stay as they are.
+        "COMPRESS_ALGORITHM": ["br", "gzip"],
+        "COMPRESS_MIMETYPES": [
+            "text/html",
+            "text/css",
+            "text/javascript",
+            "application/javascript",
+            "application/json",
+            "image/svg+xml",
+        ],
+        "COMPRESS_MIN_SIZE": 500,
+        # Files are served from memory (service.assets), so nothing is streamed.
+        "COMPRESS_STREAMS": False,
     }
     if config.get("REDIS_URL"):
         # Keep serving if Redis goes away: limits fall back to process memory.

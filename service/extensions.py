@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -34,6 +35,7 @@ migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()
 cors = CORS()
+compress = Compress()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
 

@@ -71,3 +71,17 @@ def clean_nickname(value: object, max_length: int, default: str) -> tuple[str, F
             lazy_gettext("The nickname can be at most %(max)d characters.", max=max_length),
         )
     return name, None
+
+
+def whole_number(value: str | None, limit: int = 10**12) -> int | None:
+    """A non-negative whole number typed in a form (ASCII digits only), else None."""
+    value = (value or "").strip()
+    if not value or not value.isascii() or not value.isdigit() or int(value) > limit:
+        return None
+    return int(value)
+
+
+def whole_numbers(values: list[str], most: int = 500) -> list[int]:
+    """The whole numbers among form values (e.g. selected ids), at most ``most``."""
+    numbers = [n for n in (whole_number(v) for v in values) if n is not None]
+    return numbers[:most]

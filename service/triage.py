@@ -137,6 +137,7 @@ def update_rules(changes: dict[int, dict[str, object]], by: Moderator | None) ->
             if not isinstance(value, int) or not 0 <= value <= 10**7:
                 raise BadRequest(lazy_gettext("Rule numbers must be whole numbers ≥ 0."))
             setattr(rule, name, value)
-        rule.enabled = bool(change.get("enabled"))
+        if "enabled" in change:
+            rule.enabled = bool(change["enabled"])
     audit("rules", by, detail={str(k): v for k, v in changes.items()})
     db.session.commit()

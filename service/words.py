@@ -7,6 +7,8 @@ admin's edit on its next comment without a restart.
 
 from __future__ import annotations
 
+import re
+import secrets
 import threading
 
 from flask_babel import lazy_gettext
@@ -20,13 +22,16 @@ from .settings import get_setting, put_setting
 from .wordfilter import WordMatcher, normalise
 
 WORD_MAX_LENGTH = 64
+# Commas as typed on Chinese and Western keyboards, and the enumeration comma.
+SEPARATORS = re.compile("[,，、;；]")
 _lock = threading.Lock()
 _cache: dict[str, object] = {"version": None, "matcher": WordMatcher([])}
 
 
 def matcher() -> WordMatcher:
     """The matcher for the current word lists (rebuilt only when they changed)."""
-    version = get_setting("words_version")
+    # Keyed by database too: tests (and tools) may use several in one process.
+    version = (str(db.engine.url), get_setting("words_version"))
     if _cache["version"] != version:
         entries = [(w.word, str(w.kind)) for w in db.session.execute(select(Word)).scalars()]
         with _lock:
@@ -42,12 +47,14 @@ def list_words(kind: WordKind) -> list[Word]:
 
 
 def _bump_version() -> None:
-    put_setting("words_version", int(get_setting("words_version")) + 1)
+    # A random token, not a counter: a fresh database starting again at 1 must
+    # never look like a list some process has already compiled.
+    put_setting("words_version", secrets.token_hex(8))
 
 
 def add_words(text: str, kind: WordKind, by: Moderator | None) -> list[str]:
     """Add one word per line (or comma-separated); returns the words that were new."""
-    candidates = [w.strip() for line in text.splitlines() for w in line.split(",")]
+    candidates = [w.strip() for line in text.splitlines() for w in SEPARATORS.split(line)]
     existing = {w.word for w in list_words(kind)}
     added: list[str] = []
     for word in candidates:

@@ -96,7 +96,7 @@
     data.append("action", action);
     data.append("reason", form.querySelector('[name="reason"]').value);
     els.forEach(function (el) { data.append("ids", el.getAttribute("data-id")); el.classList.add("busy"); });
-    post(form.action, data).then(function (res) {
+    post(form.getAttribute("action"), data).then(function (res) {
       if (!res.ok) { els.forEach(function (el) { el.classList.remove("busy"); }); return failed(res); }
       updateCounts(res.body.counts);
       var done = (res.body.ids || []).map(String);

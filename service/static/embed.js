@@ -20,6 +20,8 @@
     params.set("lang", lang);
     params.set("title", el.getAttribute("data-title") || document.title);
     params.set("url", el.getAttribute("data-url") || canonicalUrl());
+    if (el.getAttribute("data-theme")) params.set("theme", el.getAttribute("data-theme"));
+    if (el.getAttribute("data-accent")) params.set("accent", el.getAttribute("data-accent"));
     var frame = document.createElement("iframe");
     frame.src = base + "/embed/" + encodeURIComponent(key) + "?" + params.toString();
     frame.title = lang.indexOf("en") === 0 ? "Comments" : "评论";

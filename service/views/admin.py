@@ -14,6 +14,7 @@ from ..errors import BadRequest, ServiceError
 from ..models import ModerationMode, Role, WordKind
 from ..queue import queue_counts
 from ..settings import get_setting, update_settings
+from ..text import whole_number, whole_numbers
 from .dashboard import admin_required, service_error
 
 bp = Blueprint("admin", __name__, url_prefix="/mod/admin")
@@ -91,7 +92,7 @@ def add_words() -> ResponseReturnValue:
 @bp.post("/words/remove")
 @admin_required
 def remove_words() -> ResponseReturnValue:
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    ids = whole_numbers(request.form.getlist("ids"))
     removed = words.remove_words(ids, current_user)
     flash(gettext("%(count)d words removed.", count=removed), "success")
     return redirect(url_for(".word_lists"), code=303)
@@ -108,9 +109,10 @@ def _int(name: str) -> int | None:
     value = request.form.get(name, "").strip()
     if not value:
         return None
-    if not value.isdigit():
+    number = whole_number(value)
+    if number is None:
         raise BadRequest(gettext("Rule numbers must be whole numbers ≥ 0."))
-    return int(value)
+    return number
 
 
 @bp.post("/rules")
@@ -140,10 +142,13 @@ def ban_list() -> ResponseReturnValue:
 @bp.post("/bans")
 @admin_required
 def add_ban() -> ResponseReturnValue:
-    days = request.form.get("days", "").strip()
+    typed = request.form.get("days", "").strip()
+    days = whole_number(typed, limit=3650)
+    if typed and not days:
+        raise BadRequest(gettext("Ban length must be 1 to 3650 days."))
     bans.add_ban(
         request.form.get("network", ""),
-        int(days) if days.isdigit() else None,
+        days,
         request.form.get("reason"),
         current_user,
     )
@@ -195,7 +200,7 @@ def audit_log() -> ResponseReturnValue:
     f = AuditFilter(
         actor=request.args.get("actor", "").strip() or None,
         action=request.args.get("action", "").strip() or None,
-        comment_id=int(comment) if comment.isdigit() and len(comment) < 12 else None,
+        comment_id=whole_number(comment),
         page=check_page(request.args.get("page")),
     )
     return page("admin/audit.html", entries=list_entries(f), filter=f, actions=known_actions())

@@ -101,7 +101,9 @@ def post_comment(article: str) -> ResponseReturnValue:
         key, json_body(), request.remote_addr, request.headers.get("User-Agent")
     )
     comment = comments.post_comment(submission)
-    return jsonify(id=comment.id, status=str(comment.status)), 202
+    # Anything not published reads "pending": a spammer must not learn he was caught.
+    status = "approved" if comment.is_public else "pending"
+    return jsonify(id=comment.id, status=status), 202
 
 
 @bp.get("/openapi.json")

@@ -35,6 +35,7 @@ from ..forms import LoginForm
 from ..models import Comment, ModerationMode, Status
 from ..queue import Queue, QueueFilter, list_queue, queue_counts
 from ..settings import get_setting
+from ..text import whole_number, whole_numbers
 from ..wordfilter import highlight
 from .widget import report_reasons
 
@@ -180,15 +181,9 @@ def action_result(comment_ids: list[int], message: str, **extra: Any) -> Respons
 def act(comment_id: int, action: str) -> ResponseReturnValue:
     """Apply a moderation action to one comment."""
     chosen = parse_action(action)
-    try:
-        comment = moderation.apply(
-            comment_id, chosen, by=current_user, reason=request.form.get("reason") or None
-        )
-    except moderation.InvalidTransition as error:
-        if wants_json():
-            raise
-        flash(str(error.message), "error")
-        return back()
+    comment = moderation.apply(
+        comment_id, chosen, by=current_user, reason=request.form.get("reason") or None
+    )
     message = gettext(
         "Comment #%(id)d: %(action)s.", id=comment.id, action=moderation.action_label(chosen)
     )
@@ -204,7 +199,7 @@ def bulk() -> ResponseReturnValue:
     if ip:
         ids = moderation.ids_from_ip(ip)
     else:
-        ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()][:500]
+        ids = whole_numbers(request.form.getlist("ids"))
     result = moderation.apply_many(
         ids, chosen, by=current_user, reason=request.form.get("reason") or None
     )
@@ -222,10 +217,7 @@ def bulk() -> ResponseReturnValue:
 def act_on_actor(comment_id: int) -> ResponseReturnValue:
     """Reject everything pending from this comment's IP (or /24) and ban it, with undo."""
     scope = "net" if request.form.get("scope") == "net" else "ip"
-    try:
-        days = int(request.form.get("days") or 7)
-    except ValueError:
-        days = 0
+    days = whole_number(request.form.get("days") or "7", limit=100_000) or 0
     result = moderation.act_on_actor(comment_id, current_user, scope, days)
     message = gettext(
         "Rejected %(count)d pending comments and banned the sender for %(days)d days.",

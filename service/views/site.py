@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from flask import Blueprint, current_app, jsonify, redirect, render_template, send_from_directory
+from flask import Blueprint, current_app, jsonify, redirect, render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..assets import file_response
 from ..extensions import db
 
 bp = Blueprint("site", __name__)
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 @bp.get("/healthz")
@@ -38,7 +36,7 @@ def healthz() -> ResponseReturnValue:
 @bp.get("/count.js")
 def count_js() -> ResponseReturnValue:
     """Fills every [data-comment-count] element on a portal page."""
-    return send_from_directory(STATIC_DIR, "count.js", max_age=300)
+    return file_response("count.js", max_age=300)
 
 
 @bp.get("/demo")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import (
     Blueprint,
     Response,
@@ -12,14 +10,14 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
-from .. import captcha, comments, reports
+from .. import captcha, comments, reports, theme
 from ..articles import KEY_PATTERN, clean_title
+from ..assets import file_response
 from ..errors import NotFound, ServiceError
 from ..extensions import limiter
 from ..forms import CommentForm
@@ -28,7 +26,6 @@ from ..i18n import lang_code
 bp = Blueprint("widget", __name__)
 POSTED = ("1", "published")
 REPORTED = ("1", "again")
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def _post_limit() -> str:
@@ -49,6 +46,24 @@ def widget_key(article: str) -> str:
     return article
 
 
+THEMES = ("light", "dark")
+
+
+def frame_args() -> dict[str, str]:
+    """How the portal asked the widget to look: language, theme, accent colour."""
+    args = {"lang": lang_code()}
+    if request.args.get("theme") in THEMES:
+        args["theme"] = request.args["theme"]
+    if theme.parse_hex(request.args.get("accent")):
+        args["accent"] = request.args["accent"].lstrip("#")
+    return args
+
+
+@bp.context_processor
+def widget_context() -> dict[str, object]:
+    return {"frame_args": frame_args()}
+
+
 def page_context(key: str, form: CommentForm, page: int = 1) -> dict[str, object]:
     return {
         "key": key,
@@ -58,7 +73,7 @@ def page_context(key: str, form: CommentForm, page: int = 1) -> dict[str, object
         "max_length": current_app.config["COMMENT_MAX_LENGTH"],
         "nickname_max_length": current_app.config["NICKNAME_MAX_LENGTH"],
         "state_args": {
-            "lang": lang_code(),
+            **frame_args(),
             "title": form.title.data or None,
             "url": form.url.data or None,
         },
@@ -113,7 +128,7 @@ def post(article: str) -> ResponseReturnValue:
     except ServiceError as error:
         return render_form_error(key, form, error)
     posted = "published" if comment.is_public else "1"
-    args = {"posted": posted, "lang": lang_code(), "title": form.title.data, "url": form.url.data}
+    args = {"posted": posted, **frame_args(), "title": form.title.data, "url": form.url.data}
     target = url_for(".show", article=key, **{k: v for k, v in args.items() if v})
     return redirect(target + "#comment-form", code=303)
 
@@ -184,7 +199,7 @@ def captcha_audio(token: str) -> ResponseReturnValue:
 @bp.get("/embed.js")
 def embed_js() -> ResponseReturnValue:
     """The two-line embed's script: turns [data-comments] into the widget iframe."""
-    return send_from_directory(STATIC_DIR, "embed.js", max_age=300)
+    return file_response("embed.js", max_age=300)
 
 
 def report_reasons() -> dict[str, str]:
@@ -215,5 +230,14 @@ def report(article: str, comment_id: int) -> ResponseReturnValue:
     new = reports.report_comment(
         key, comment_id, request.form.get("reason", ""), request.remote_addr
     )
-    args = {"reported": "1" if new else "again", "lang": lang_code()}
+    args = {"reported": "1" if new else "again", **frame_args()}
     return redirect(url_for(".show", article=key, **args) + f"#comment-{comment_id}", code=303)
+
+
+@bp.get("/theme.css")
+def theme_stylesheet() -> ResponseReturnValue:
+    """The portal's accent colour (data-accent), adjusted to keep AA contrast."""
+    css = theme.theme_css(request.args.get("accent"))
+    response = Response(css, mimetype="text/css")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -1,0 +1,196 @@
+"""Helpers and fixtures for real-browser tests: a live server and headless Chromium.
+
+A browser test module loads the fixtures with::
+
+    pytest_plugins = ["browser"]
+
+and marks its tests ``@pytest.mark.browser``; it may also import the helpers below
+(``from browser import login``). pytest does not rewrite this module's asserts
+(PYTEST_DONT_REWRITE), so importing it before pytest_plugins loads it is fine. The fixtures:
+
+- ``live_server``: the test's ``app`` (conftest, on the test's migrated database, CSRF on)
+  served on 127.0.0.1 at a free port from a background thread; its base URL.
+  Override ``app`` in a module to serve other settings.
+- ``chromium``: one headless Debian Chromium (``/usr/bin/chromium``) per session; the tests
+  skip without it, unless ``CI=true``, where they fail.
+- ``new_context``: makes browser contexts on the live server (``base_url``, locale zh-CN),
+  closed after the test; ``page``: a page in a default one.
+
+Playwright's sync API is only ever used from the test (main) thread; the server thread
+only runs the WSGI app.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOCALE = "zh-CN"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# Seconds: an idle keep-alive connection is dropped after this, and shutting down waits
+# at most about this long for the server's threads.
+SERVER_TIMEOUT = 5.0
+# Milliseconds Playwright waits for an element or a navigation before failing.
+DEFAULT_TIMEOUT_MS = 10_000
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler without the access log; idle connections time out."""
+
+    timeout = SERVER_TIMEOUT
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 at a free port in a background thread; yields the base URL.
+
+    On exit the server stops, its request threads are joined (each ends at the latest
+    ``SERVER_TIMEOUT`` seconds after its client went quiet) and its socket is closed.
+    """
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
+    # Join the request threads on server_close() instead of leaving them behind.
+    server.daemon_threads = False
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="live-server",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(SERVER_TIMEOUT)
+        server.server_close()
+        if thread.is_alive():  # pragma: no cover - only when shutdown hangs
+            raise RuntimeError("the live server did not stop")
+
+
+def require_chromium() -> str:
+    """The Chromium executable; skip without it, but fail on CI, which must run these tests."""
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    reason = f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@contextmanager
+def launch_chromium() -> Iterator[Browser]:
+    """A headless Chromium driven by Playwright; everything is closed on exit."""
+    executable = require_chromium()
+    playwright: Playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        playwright.stop()
+
+
+def artifact(name: str) -> Path:
+    """A path in test-artifacts/ (git-ignored), creating the folder."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
+
+
+class Keyboard:
+    """Presses keys on a page, only through the keyboard, and counts them."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.presses = 0
+
+    def press(self, key: str) -> None:
+        self.page.keyboard.press(key)
+        self.presses += 1
+
+    def type(self, text: str) -> None:
+        """Type text key by key into the focused element (one press per character)."""
+        for char in text:
+            self.press(char)
+
+
+def login(page: Page, username: str, password: str) -> int:
+    """Sign in through the real form with the keyboard; returns the keys pressed.
+
+    Works with JavaScript on or off (Enter submits the form natively).
+    """
+    page.goto("/mod/login")
+    keyboard = Keyboard(page)
+    page.locator("#username").focus()
+    keyboard.type(username)
+    keyboard.press("Tab")
+    keyboard.type(password)
+    with page.expect_navigation():
+        keyboard.press("Enter")
+    if page.url.endswith("/mod/login"):
+        raise AssertionError(f"sign-in as {username!r} failed: {page.locator('main').inner_text()}")
+    return keyboard.presses
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The base URL of the test's app, served over HTTP on 127.0.0.1."""
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    with launch_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def new_context(chromium: Browser, live_server: str) -> Iterator[Callable[..., BrowserContext]]:
+    """Make browser contexts on the live server (zh-CN); all are closed after the test.
+
+    Closing them before the live server stops lets its request threads end at once.
+    """
+    contexts: list[BrowserContext] = []
+
+    def factory(**options: Any) -> BrowserContext:
+        options.setdefault("base_url", live_server)
+        options.setdefault("locale", LOCALE)
+        context = chromium.new_context(**options)
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield factory
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context: Callable[..., BrowserContext]) -> Page:
+    """A page in a fresh zh-CN context on the live server."""
+    return new_context().new_page()
