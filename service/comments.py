@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import enum
+import hmac
 import math
+import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from . import captcha, moderation, triage
@@ -26,6 +30,8 @@ from .models import Article, Comment, Status
 from .text import clean_body, clean_nickname
 
 MAX_PAGE = 100_000
+REPLIES_SHOWN = 50
+OWN_LOOKUP_MAX = 50
 
 
 class CommentRejected(ServiceError):
@@ -102,8 +108,108 @@ def check_page(value: object) -> int:
     return page
 
 
-def list_comments(key: str, page: int = 1) -> CommentPage:
-    """Approved comments of an article, newest first, one page at a time."""
+class Sort(enum.StrEnum):
+    NEWEST = "newest"  # 最新
+    POPULAR = "popular"  # 最热
+
+
+def check_sort(value: object) -> Sort:
+    if value in (None, ""):
+        return Sort.NEWEST
+    try:
+        return Sort(str(value))
+    except ValueError:
+        raise BadRequest(lazy_gettext("Sort by 'newest' or 'popular'.")) from None
+
+
+def _ordering(sort: Sort) -> tuple[Any, ...]:
+    if sort == Sort.POPULAR:
+        return (Comment.likes.desc(), Comment.created_at.desc(), Comment.id.desc())
+    return (Comment.created_at.desc(), Comment.id.desc())
+
+
+def _public(article: Article) -> tuple[Any, ...]:
+    return (
+        Comment.article_id == article.id,
+        Comment.status == Status.APPROVED,
+        Comment.deleted_at.is_(None),
+    )
+
+
+@dataclass
+class Thread:
+    """A top-level comment and the replies shown under it (one level deep)."""
+
+    root: Comment
+    replies: list[Comment]
+    more_replies: int = 0
+
+
+@dataclass
+class ThreadPage(CommentPage):
+    sort: Sort = Sort.NEWEST
+    threads: list[Thread] = field(default_factory=list)
+    thread_total: int = 0
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.thread_total / self.per_page))
+
+
+def list_threads(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> ThreadPage:
+    """The widget's page: threads newest (or most liked) first, replies under each.
+
+    A reply whose thread starter is no longer public is shown as a thread itself.
+    """
+    check_key(key)
+    per_page = current_app.config["COMMENTS_PER_PAGE"]
+    article = find_article(key)
+    if article is None:
+        return ThreadPage(key, None, False, 0, page, per_page, sort=sort)
+    public_ids = select(Comment.id).where(*_public(article))
+    top_level = or_(Comment.root_id.is_(None), Comment.root_id.not_in(public_ids))
+    thread_total = db.session.execute(
+        select(func.count(Comment.id)).where(*_public(article), top_level)
+    ).scalar_one()
+    roots = list(
+        db.session.execute(
+            select(Comment)
+            .where(*_public(article), top_level)
+            .order_by(*_ordering(sort))
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+            .options(selectinload(Comment.parent))
+        ).scalars()
+    )
+    replies: dict[int, list[Comment]] = {c.id: [] for c in roots}
+    if roots:
+        for reply in db.session.execute(
+            select(Comment)
+            .where(*_public(article), Comment.root_id.in_(list(replies)))
+            .order_by(Comment.created_at, Comment.id)
+            .options(selectinload(Comment.parent))
+        ).scalars():
+            replies[reply.root_id].append(reply)  # type: ignore[index]
+    shown = REPLIES_SHOWN
+    threads = [
+        Thread(root, replies[root.id][:shown], max(0, len(replies[root.id]) - shown))
+        for root in roots
+    ]
+    return ThreadPage(
+        key,
+        article.title,
+        article.closed,
+        article.approved_count,
+        page,
+        per_page,
+        sort=sort,
+        threads=threads,
+        thread_total=thread_total,
+    )
+
+
+def list_comments(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> CommentPage:
+    """Approved comments of an article, newest (or most liked) first, one page at a time."""
     check_key(key)
     per_page = current_app.config["COMMENTS_PER_PAGE"]
     article = find_article(key)
@@ -112,12 +218,8 @@ def list_comments(key: str, page: int = 1) -> CommentPage:
     comments = (
         db.session.execute(
             select(Comment)
-            .where(
-                Comment.article_id == article.id,
-                Comment.status == Status.APPROVED,
-                Comment.deleted_at.is_(None),
-            )
-            .order_by(Comment.created_at.desc(), Comment.id.desc())
+            .where(*_public(article))
+            .order_by(*_ordering(sort))
             .limit(per_page)
             .offset((page - 1) * per_page)
             .options(selectinload(Comment.parent))
@@ -184,7 +286,15 @@ def find_reply_target(key: str, raw: object) -> Comment | None:
     return None if error else parent
 
 
-def post_comment(submission: Submission) -> Comment:
+@dataclass(frozen=True)
+class Posted:
+    """A stored comment and the secret that lets its author see and withdraw it."""
+
+    comment: Comment
+    owner_key: str
+
+
+def post_comment(submission: Submission) -> Posted:
     """Check, triage and store a reader's comment, or raise with every problem at once.
 
     The captcha token is spent first, whatever else is wrong, so one challenge
@@ -223,9 +333,12 @@ def post_comment(submission: Submission) -> Comment:
     verdict = triage.decide(
         triage.Candidate(article, body, submission.remote_addr, submission.identity)
     )
+    owner_key = secrets.token_urlsafe(24)
     comment = Comment(
         article=article,
         parent=parent,
+        root_id=(parent.root_id or parent.id) if parent is not None else None,
+        owner_key_hash=moderation.hash_owner_key(owner_key),
         author=author,
         body=body,
         status=verdict.status,
@@ -240,4 +353,41 @@ def post_comment(submission: Submission) -> Comment:
     db.session.commit()
     if comment.status == Status.REJECTED:
         raise CommentRejected(comment.id)
-    return comment
+    return Posted(comment, owner_key)
+
+
+def own_comments(key: str, claims: object) -> list[dict[str, Any]]:
+    """The state of a reader's own comments, for those whose secret they hold.
+
+    ``claims`` is ``[{"id": 1, "key": "..."}]`` as kept in the reader's browser.
+    Anything not public and not pending reads "removed": no more is said.
+    """
+    check_key(key)
+    if not isinstance(claims, list) or len(claims) > OWN_LOOKUP_MAX:
+        raise BadRequest(lazy_gettext("'comments' must be a list of at most 50 items."))
+    wanted: dict[int, str] = {}
+    for claim in claims:
+        if not isinstance(claim, dict):
+            raise BadRequest()
+        comment_id, secret = claim.get("id"), claim.get("key")
+        if isinstance(comment_id, int) and not isinstance(comment_id, bool):
+            if isinstance(secret, str) and 0 < comment_id < 2**63:
+                wanted[comment_id] = secret
+    found = []
+    if wanted:
+        for comment in db.session.execute(
+            select(Comment).where(Comment.id.in_(list(wanted)))
+        ).scalars():
+            expected = comment.owner_key_hash or ""
+            if comment.article.key != key or not hmac.compare_digest(
+                expected, moderation.hash_owner_key(wanted[comment.id])
+            ):
+                continue
+            if comment.is_public:
+                state = "approved"
+            elif comment.status == Status.PENDING and comment.deleted_at is None:
+                state = "pending"
+            else:
+                state = "removed"
+            found.append({"id": comment.id, "status": state})
+    return found

@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     # Failed logins allowed per user name before it is locked for the window.
     "RATELIMIT_LOGIN_USER": "5 per 15 minutes",
     "RATELIMIT_REPORT": "10/minute;50/day",
+    "RATELIMIT_LIKE": "30/minute;300/day",
+    # Where a browser keeps no cookie, one like per IP per comment in this many hours.
+    "LIKE_IP_WINDOW_HOURS": 24,
     # --- moderation ---------------------------------------------------------
     # Site-wide default until an admin changes it in the dashboard:
     # "pre" (先审后发, held until approved) or "post" (先发后审).

@@ -105,6 +105,8 @@ class Comment(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("article.id"))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id"))
+    # The thread's first comment: replies show one level deep under it.
+    root_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id"), index=True)
     author: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[Status] = mapped_column(
@@ -127,9 +129,12 @@ class Comment(db.Model):
     # Soft delete: kept for the audit trail and for restore; the status is kept.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     open_reports: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    likes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # SHA-256 of the secret handed to the author, who may withdraw it while pending.
+    owner_key_hash: Mapped[str | None] = mapped_column(String(64))
 
     article: Mapped[Article] = relationship(back_populates="comments")
-    parent: Mapped[Comment | None] = relationship(remote_side=[id])
+    parent: Mapped[Comment | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
     moderated_by: Mapped[Moderator | None] = relationship()
 
     @property
@@ -148,6 +153,20 @@ class SpentCaptcha(db.Model):
 
     nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Like(db.Model):
+    """A reader's 赞: one per reader (browser cookie, else IP per time window)."""
+
+    __tablename__ = "comment_like"
+    __table_args__ = (
+        UniqueConstraint("comment_id", "liker", name="uq_comment_like_comment_liker"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comment.id"), index=True)
+    liker: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Moderator(UserMixin, db.Model):

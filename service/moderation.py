@@ -10,6 +10,8 @@ entry saying who did what and when.
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import ipaddress
 import json
 import secrets
@@ -359,3 +361,32 @@ def admit(comment: Comment) -> None:
         after = State(Status(comment.status), False)
         detail = {"reason": comment.triage_reason} if comment.triage_reason else None
         audit("triage", None, comment, None, after, detail)
+
+
+def hash_owner_key(key: str) -> str:
+    """What is stored of the secret an author gets for their comment."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def withdraw(comment_id: int, article_key: str, owner_key: object) -> Comment:
+    """The author deletes their own comment while it still waits for review."""
+    comment = db.session.get(Comment, comment_id)
+    if (
+        comment is None
+        or comment.article.key != article_key
+        or not isinstance(owner_key, str)
+        or not comment.owner_key_hash
+        or not hmac.compare_digest(comment.owner_key_hash, hash_owner_key(owner_key))
+    ):
+        raise NotFound(lazy_gettext("No such comment."))
+    if comment.status != Status.PENDING or comment.deleted_at is not None:
+        raise InvalidTransition(
+            lazy_gettext("Only a comment still waiting for review can be withdrawn.")
+        )
+    try:
+        _move(comment, Action.DELETE, None, audit_action="withdraw")
+    except InvalidTransition:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return comment

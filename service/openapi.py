@@ -36,6 +36,13 @@ ARTICLE_PARAM = {
     "schema": ARTICLE_KEY,
 }
 
+COMMENT_ID_PARAM = {
+    "name": "comment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -79,12 +86,13 @@ SCHEMAS: dict[str, Any] = {
     },
     "Comment": {
         "type": "object",
-        "required": ["id", "author", "body", "created_at", "reply_to"],
+        "required": ["id", "author", "body", "created_at", "likes", "reply_to"],
         "properties": {
             "id": {"type": "integer"},
             "author": {"type": "string"},
             "body": {"type": "string", "description": "Plain text as typed: escape it."},
             "created_at": {"type": "string", "format": "date-time"},
+            "likes": {"type": "integer", "minimum": 0},
             "reply_to": {
                 "oneOf": [
                     {"type": "null"},
@@ -130,11 +138,61 @@ SCHEMAS: dict[str, Any] = {
     },
     "Accepted": {
         "type": "object",
-        "required": ["id", "status"],
+        "required": ["id", "status", "owner_key"],
         "properties": {
             "id": {"type": "integer"},
             "status": {"type": "string", "enum": ["pending", "approved"]},
+            "owner_key": {
+                "type": "string",
+                "description": "Secret for this browser: see the comment's state, withdraw it.",
+            },
         },
+    },
+    "OwnRequest": {
+        "type": "object",
+        "required": ["comments"],
+        "properties": {
+            "comments": {
+                "type": "array",
+                "maxItems": 50,
+                "items": {
+                    "type": "object",
+                    "required": ["id", "key"],
+                    "properties": {"id": {"type": "integer"}, "key": {"type": "string"}},
+                },
+            }
+        },
+    },
+    "OwnState": {
+        "type": "object",
+        "required": ["comments"],
+        "properties": {
+            "comments": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "status"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "status": {"type": "string", "enum": ["pending", "approved", "removed"]},
+                    },
+                },
+            }
+        },
+    },
+    "Liked": {
+        "type": "object",
+        "required": ["id", "likes", "liked"],
+        "properties": {
+            "id": {"type": "integer"},
+            "likes": {"type": "integer", "minimum": 0},
+            "liked": {"type": "boolean", "description": "false: this reader had liked it."},
+        },
+    },
+    "Withdrawn": {
+        "type": "object",
+        "required": ["id", "deleted"],
+        "properties": {"id": {"type": "integer"}, "deleted": {"type": "boolean"}},
     },
 }
 
@@ -249,7 +307,13 @@ def openapi_document() -> dict[str, Any]:
                             "in": "query",
                             "required": False,
                             "schema": {"type": "integer", "minimum": 1, "maximum": 100000},
-                        }
+                        },
+                        {
+                            "name": "sort",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["newest", "popular"]},
+                        },
                     ],
                     "responses": {
                         "200": _json("One page of comments.", _ref("CommentPage")),
@@ -280,6 +344,60 @@ def openapi_document() -> dict[str, Any]:
                             "Invalid fields (all at once), captcha_invalid / captcha_expired, "
                             "or comment_rejected (a banned word; kept for moderators)."
                         ),
+                    },
+                },
+            },
+            "/api/v1/articles/{article}/comments/own": {
+                "parameters": [ARTICLE_PARAM],
+                "post": {
+                    "summary": "The state of the caller's own comments (by their owner keys)",
+                    "operationId": "ownComments",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("OwnRequest")}},
+                    },
+                    "responses": {
+                        "200": _json("Known comments and their state.", _ref("OwnState")),
+                        **COMMON_ERRORS,
+                        "415": _error("Not application/json."),
+                    },
+                },
+            },
+            "/api/v1/articles/{article}/comments/{comment_id}": {
+                "parameters": [ARTICLE_PARAM, COMMENT_ID_PARAM],
+                "delete": {
+                    "summary": "Withdraw one's own comment while it awaits review",
+                    "operationId": "withdrawComment",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["key"],
+                                    "properties": {"key": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json("Withdrawn.", _ref("Withdrawn")),
+                        **COMMON_ERRORS,
+                        "404": _error("No such comment, or the key does not match."),
+                        "409": _error("The comment is no longer awaiting review."),
+                        "415": _error("Not application/json."),
+                    },
+                },
+            },
+            "/api/v1/articles/{article}/comments/{comment_id}/like": {
+                "parameters": [ARTICLE_PARAM, COMMENT_ID_PARAM],
+                "post": {
+                    "summary": "Like (赞) a published comment, once per reader",
+                    "operationId": "likeComment",
+                    "responses": {
+                        "200": _json("The comment's likes now.", _ref("Liked")),
+                        **COMMON_ERRORS,
+                        "404": _error("No such published comment."),
                     },
                 },
             },

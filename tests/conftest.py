@@ -141,7 +141,9 @@ def make_comment(app: Flask) -> Callable[..., int]:
     ) -> int:
         with app.test_request_context():
             art: Article = ensure_article(article)
+            parent = db.session.get(Comment, parent_id) if parent_id else None
             comment = Comment(
+                root_id=(parent.root_id or parent.id) if parent else None,
                 article=art,
                 author=author,
                 body=body,

@@ -21,7 +21,7 @@ PORTAL = "https://www.portal.example"
 EVIL = "https://evil.example"
 ARTICLE = "67584"
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
-COMMENT_FIELDS = {"id", "author", "body", "created_at", "reply_to"}
+COMMENT_FIELDS = {"id", "author", "body", "created_at", "likes", "reply_to"}
 PRIVATE_KEYS = {"remote_addr", "user_agent", "ip", "ip_address"}
 
 

@@ -96,6 +96,43 @@ def test_migrations_go_down_and_up_again(app, ctx):
     assert schema_differences() == []
 
 
+def test_upgrading_a_database_with_comments_keeps_them_and_joins_threads(app, ctx):
+    """Upgrades run on live data: rebuilt SQLite tables keep rows other tables point at."""
+    downgrade(directory=str(MIGRATIONS), revision="d2d3efa508c3")
+    now = datetime.now(UTC)
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO article (id, key, closed, approved_count, created_at)"
+                " VALUES (1, '67584', false, 3, :now)"
+            ),
+            {"now": now},
+        )
+        for comment_id, parent in ((1, None), (2, 1), (3, 2)):
+            connection.execute(
+                text(
+                    "INSERT INTO comment (id, article_id, parent_id, author, body, status,"
+                    " created_at, open_reports) VALUES (:id, 1, :parent, '网友', '评论 👍',"
+                    " 'approved', :now, 0)"
+                ),
+                {"id": comment_id, "parent": parent, "now": now},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO audit_log (created_at, actor, action, comment_id)"
+                " VALUES (:now, 'editor', 'approve', 3)"
+            ),
+            {"now": now},
+        )
+
+    upgrade(directory=str(MIGRATIONS))
+
+    roots = dict(db.session.execute(text("SELECT id, root_id FROM comment")).all())
+    assert roots == {1: None, 2: 1, 3: 1}  # a reply to a reply joins the first thread
+    assert db.session.execute(text("SELECT count(*) FROM audit_log")).scalar_one() == 1
+    assert schema_differences() == []
+
+
 # --- SQLite connection settings -------------------------------------------------------------------
 
 

@@ -477,7 +477,9 @@ def test_reply_to_approved_comment_is_quoted_once_approved(
     quote = re.search(r'<blockquote class="cw-quote">(.*?)</blockquote>', page, re.S)
     assert quote is not None
     assert " ".join(quote.group(1).split()) == "回复 @张三：这个政策好 👍"
-    assert page.index("同意楼上 🙌") < page.index('<div class="cw-body">这个政策好 👍')
+    # Replies sit under the comment that started the thread, one level deep.
+    assert page.index('<div class="cw-body">这个政策好 👍') < page.index('<ol class="cw-replies"')
+    assert page.index('<ol class="cw-replies"') < page.index("同意楼上 🙌")
 
 
 def test_reply_link_prefills_the_reply_target(
@@ -532,9 +534,9 @@ def test_closed_article_shows_notice_and_no_form(
 
     assert CLOSED in page
     assert "关闭前的评论 🔒" in page
-    assert "<form" not in page
+    assert 'id="comment-form"' not in page  # likes stay; the comment form goes
     assert 'name="captcha_token"' not in page
-    assert "cw-reply" not in page.replace("cw-replying", "")
+    assert 'class="cw-reply"' not in page
 
 
 def test_posting_to_closed_article_is_forbidden(

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext
 from werkzeug.exceptions import UnsupportedMediaType
 
-from .. import comments
+from .. import comments, likes, moderation
 from ..articles import check_key
 from ..errors import BadRequest
 from ..extensions import limiter
@@ -70,6 +70,7 @@ def comment_json(comment: Any) -> dict[str, Any]:
         "author": comment.author,
         "body": comment.body,
         "created_at": comment.created_at.isoformat(),
+        "likes": comment.likes,
         "reply_to": reply_to,
     }
 
@@ -77,7 +78,11 @@ def comment_json(comment: Any) -> dict[str, Any]:
 @bp.get("/articles/<article>/comments")
 def list_comments(article: str) -> ResponseReturnValue:
     """One page of an article's approved comments, newest first."""
-    page = comments.list_comments(check_key(article), comments.check_page(request.args.get("page")))
+    page = comments.list_comments(
+        check_key(article),
+        comments.check_page(request.args.get("page")),
+        comments.check_sort(request.args.get("sort")),
+    )
     response = jsonify(
         article=page.article_key,
         title=page.title,
@@ -100,10 +105,49 @@ def post_comment(article: str) -> ResponseReturnValue:
     submission = comments.Submission.from_fields(
         key, json_body(), request.remote_addr, request.headers.get("User-Agent")
     )
-    comment = comments.post_comment(submission)
+    posted = comments.post_comment(submission)
     # Anything not published reads "pending": a spammer must not learn he was caught.
-    status = "approved" if comment.is_public else "pending"
-    return jsonify(id=comment.id, status=status), 202
+    status = "approved" if posted.comment.is_public else "pending"
+    # owner_key lets this browser show the comment as 审核中 and withdraw it.
+    return jsonify(id=posted.comment.id, status=status, owner_key=posted.owner_key), 202
+
+
+@bp.post("/articles/<article>/comments/own")
+def own_comments(article: str) -> ResponseReturnValue:
+    """The state of the caller's own comments (they prove it with each comment's key)."""
+    found = comments.own_comments(check_key(article), json_body().get("comments"))
+    response = jsonify(comments=found)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.delete("/articles/<article>/comments/<int:comment_id>")
+def withdraw_comment(article: str, comment_id: int) -> ResponseReturnValue:
+    """The author withdraws their comment while it is still awaiting review."""
+    comment = moderation.withdraw(comment_id, check_key(article), json_body().get("key"))
+    return jsonify(id=comment.id, deleted=True)
+
+
+@bp.post("/articles/<article>/comments/<int:comment_id>/like")
+@limiter.limit(lambda: current_app.config["RATELIMIT_LIKE"], scope="like")
+def like_comment(article: str, comment_id: int) -> ResponseReturnValue:
+    """赞 a published comment, once per reader."""
+    reader = likes.reader_from_cookie(request.cookies.get(likes.COOKIE))
+    count, counted = likes.like(
+        check_key(article), comment_id, likes.liker_key(reader, request.remote_addr)
+    )
+    response = jsonify(id=comment_id, likes=count, liked=counted)
+    if reader is None:
+        # Remembered where the browser allows it; blocked third-party cookies fall back to IP.
+        response.set_cookie(
+            likes.COOKIE,
+            likes.new_reader_cookie(),
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            secure=request.is_secure,
+            samesite="None" if request.is_secure else "Lax",
+        )
+    return response
 
 
 @bp.get("/openapi.json")

@@ -15,7 +15,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
-from .. import captcha, comments, reports, theme
+from .. import captcha, comments, likes, reports, theme
 from ..articles import KEY_PATTERN, clean_title
 from ..assets import file_response
 from ..errors import NotFound, ServiceError
@@ -64,10 +64,12 @@ def widget_context() -> dict[str, object]:
     return {"frame_args": frame_args()}
 
 
-def page_context(key: str, form: CommentForm, page: int = 1) -> dict[str, object]:
+def page_context(
+    key: str, form: CommentForm, page: int = 1, sort: comments.Sort = comments.Sort.NEWEST
+) -> dict[str, object]:
     return {
         "key": key,
-        "page": comments.list_comments(key, page),
+        "page": comments.list_threads(key, page, sort),
         "form": form,
         "reply_target": comments.find_reply_target(key, form.reply_to.data),
         "max_length": current_app.config["COMMENT_MAX_LENGTH"],
@@ -77,6 +79,9 @@ def page_context(key: str, form: CommentForm, page: int = 1) -> dict[str, object
             "title": form.title.data or None,
             "url": form.url.data or None,
         },
+        "sort": sort,
+        "api_base": url_for("api.list_comments", article=key).rsplit("/", 1)[0],
+        "script_text": script_text(),
     }
 
 
@@ -85,6 +90,7 @@ def show(article: str) -> ResponseReturnValue:
     """The widget page for one article: header, approved comments, the form."""
     key = widget_key(article)
     page = comments.check_page(request.args.get("page"))
+    sort = comments.check_sort(request.args.get("sort"))
     form = CommentForm(
         formdata=None,
         data={
@@ -101,7 +107,7 @@ def show(article: str) -> ResponseReturnValue:
         "widget/embed.html",
         posted=request.args.get("posted") if request.args.get("posted") in POSTED else None,
         reported=request.args.get("reported") if request.args.get("reported") in REPORTED else None,
-        **page_context(key, form, page),
+        **page_context(key, form, page, sort),
     )
     response = Response(html, mimetype="text/html")
     if with_captcha:
@@ -120,14 +126,14 @@ def post(article: str) -> ResponseReturnValue:
     key = widget_key(article)
     form = CommentForm()
     try:
-        comment = comments.post_comment(
+        posted_comment = comments.post_comment(
             comments.Submission.from_fields(
                 key, form.data, request.remote_addr, request.headers.get("User-Agent")
             )
         )
     except ServiceError as error:
         return render_form_error(key, form, error)
-    posted = "published" if comment.is_public else "1"
+    posted = "published" if posted_comment.comment.is_public else "1"
     args = {"posted": posted, **frame_args(), "title": form.title.data, "url": form.url.data}
     target = url_for(".show", article=key, **{k: v for k, v in args.items() if v})
     return redirect(target + "#comment-form", code=303)
@@ -241,3 +247,26 @@ def theme_stylesheet() -> ResponseReturnValue:
     response = Response(css, mimetype="text/css")
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
+
+
+def script_text() -> dict[str, str]:
+    """The strings widget.js shows, in the widget's language."""
+    return {
+        "pending": gettext("Awaiting review"),
+        "remove": gettext("Delete"),
+        "removed": gettext("Your comment was deleted."),
+        "notPending": gettext("This comment is no longer awaiting review."),
+        "submitted": gettext("Comment submitted; it will appear after review."),
+        "failed": gettext("Something went wrong. Please try again."),
+        "captchaFailed": gettext("The captcha could not be loaded. Please try again."),
+        "nickname": current_app.config["DEFAULT_NICKNAME"],
+    }
+
+
+@bp.post("/embed/<article>/like/<int:comment_id>")
+@limiter.limit(lambda: current_app.config["RATELIMIT_LIKE"], scope="like")
+def like(article: str, comment_id: int) -> ResponseReturnValue:
+    """赞 without JavaScript: count the like, then back to the comment."""
+    key = widget_key(article)
+    likes.like(key, comment_id, likes.liker_key(None, request.remote_addr))
+    return redirect(url_for(".show", article=key, **frame_args()) + f"#comment-{comment_id}", 303)
