@@ -15,19 +15,24 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# axe-core, injected into pages by the accessibility test (from the npm registry)
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --silent
+	touch $@
+
 ## Install, migrate the embedded SQLite database and serve on http://127.0.0.1:5000/demo
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	@echo "Open http://$(HOST):$(PORT)/demo"
-	$(VENV)/bin/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	COMMENTS_SECRET_KEY="$$($(FLASK) secret-key)" $(VENV)/bin/gunicorn --workers 2 --bind $(HOST):$(PORT)
 
 ## Install and run every check: lint, format, the whole test suite (browser tests included)
-test: install
+test: install tests/js/node_modules/.installed
 	bash scripts/ensure-system.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest
+	PYTEST=$(VENV)/bin/pytest bash scripts/run-tests.sh
 
 lint:
 	$(VENV)/bin/ruff check --fix .

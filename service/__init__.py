@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import assets, auth, captcha, cli, i18n, secrets_file, security
+from . import assets, auth, captcha, cli, i18n, logs, metrics, secrets_file, security
 from .config import DEFAULTS, derived_settings
 from .errors import register_error_handlers
 from .extensions import babel, compress, cors, csrf, db, limiter, migrate
@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for key, value in derived_settings(app.config, app.instance_path).items():
         app.config.setdefault(key, value)
 
+    logs.init_app(app)
     security.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
@@ -53,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     assets.init_app(app)
     compress.init_app(app)
+    metrics.init_app(app)
 
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)

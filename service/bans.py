@@ -48,11 +48,6 @@ def is_banned(ip: str | None) -> bool:
     return False
 
 
-def check_not_banned(ip: str | None) -> None:
-    if is_banned(ip):
-        raise Banned()
-
-
 def add_ban(network: str, days: int | None, reason: str | None, by: Moderator | None) -> Ban:
     """Ban an IP or CIDR range for ``days`` (None: until lifted)."""
     try:

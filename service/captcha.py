@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .errors import FieldError
 from .extensions import db
+from .metrics import CAPTCHAS
 from .models import SpentCaptcha
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ def answer_for(nonce: str) -> str:
 def new_challenge() -> Challenge:
     """Issue a challenge. Writes nothing anywhere."""
     nonce = secrets.token_hex(16)
+    CAPTCHAS.labels("issued").inc()
     return Challenge(token=_serializer().dumps(nonce), nonce=nonce)
 
 
@@ -189,6 +191,13 @@ def normalise_answer(answer: str) -> str:
 
 
 def spend(token: str | None, answer: str | None) -> FieldError | None:
+    """Spend a token and check its answer (counted as solved or failed)."""
+    error = _spend(token, answer)
+    CAPTCHAS.labels("failed" if error else "solved").inc()
+    return error
+
+
+def _spend(token: str | None, answer: str | None) -> FieldError | None:
     """Spend a token and check its answer: None if right, else the field error.
 
     The token is spent whatever the answer, right or wrong, and is committed at

@@ -6,7 +6,7 @@ import sys
 from functools import wraps
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
@@ -166,7 +166,15 @@ def token_command(username: str, name: str) -> None:
     click.echo(auth.create_token(moderator, name))
 
 
+@click.command("secret-key")
+@with_appcontext
+def secret_key_command() -> None:
+    """Print the secret key (made once in the instance folder when none is configured)."""
+    click.echo(current_app.config["SECRET_KEY"])
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(secret_key_command)
     app.cli.add_command(moderators_group)
     app.cli.add_command(comments_group)
     app.cli.add_command(purge_captchas_command)

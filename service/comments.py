@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from . import captcha, moderation, triage
 from .articles import check_key, clean_title, clean_url, ensure_article, find_article
-from .bans import check_not_banned
+from .bans import Banned, is_banned
 from .errors import (
     BadRequest,
     CommentsClosed,
@@ -26,6 +26,7 @@ from .errors import (
     ValidationFailed,
 )
 from .extensions import db
+from .metrics import COMMENTS_SUBMITTED
 from .models import Article, Comment, Status
 from .text import clean_body, clean_nickname
 
@@ -309,8 +310,11 @@ def post_comment(submission: Submission) -> Posted:
     )
     article = find_article(key)
     if article is not None and article.closed:
+        COMMENTS_SUBMITTED.labels("refused").inc()
         raise CommentsClosed()
-    check_not_banned(submission.remote_addr)
+    if is_banned(submission.remote_addr):
+        COMMENTS_SUBMITTED.labels("refused").inc()
+        raise Banned()
 
     errors: dict[str, FieldError] = {}
     author, author_error = clean_nickname(
@@ -327,6 +331,7 @@ def post_comment(submission: Submission) -> Posted:
         if error is not None:
             errors[name] = error
     if errors:
+        COMMENTS_SUBMITTED.labels("invalid").inc()
         raise ValidationFailed(errors)
 
     article = ensure_article(key, clean_title(submission.title), clean_url(submission.url))
@@ -351,6 +356,7 @@ def post_comment(submission: Submission) -> Posted:
     db.session.flush()
     moderation.admit(comment)
     db.session.commit()
+    COMMENTS_SUBMITTED.labels(str(comment.status)).inc()
     if comment.status == Status.REJECTED:
         raise CommentRejected(comment.id)
     return Posted(comment, owner_key)

@@ -77,6 +77,12 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Moderators stay signed in this many seconds without activity.
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    # --- operations ---------------------------------------------------------
+    # Logs as one JSON object a line (with a request id), at this level.
+    "LOG_JSON": True,
+    "LOG_LEVEL": "INFO",
+    # Prometheus metrics at /metrics (restrict it to your network at the proxy).
+    "METRICS_ENABLED": True,
     # --- languages ----------------------------------------------------------
     "BABEL_DEFAULT_LOCALE": "zh_CN",
     "LANGUAGES": ["zh_CN", "en"],
@@ -110,8 +116,14 @@ def derived_settings(config: dict[str, Any], instance_path: str) -> dict[str, An
         "COMPRESS_STREAMS": False,
     }
     if config.get("REDIS_URL"):
-        # Keep serving if Redis goes away: limits fall back to process memory.
+        # Keep serving if Redis goes away: limits fall back to process memory
+        # (logged once), and a Redis that hangs costs at most half a second.
         settings["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+        settings["RATELIMIT_STORAGE_OPTIONS"] = {
+            "socket_timeout": 0.5,
+            "socket_connect_timeout": 0.5,
+        }
+    settings["RATELIMIT_SWALLOW_ERRORS"] = True
     return settings
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -194,3 +195,158 @@ def new_context(chromium: Browser, live_server: str) -> Iterator[Callable[..., B
 def page(new_context: Callable[..., BrowserContext]) -> Page:
     """A page in a fresh zh-CN context on the live server."""
     return new_context().new_page()
+
+
+# ---------------------------------------------------------------------------
+# Additions for the reader-side (widget) tests: a portal on a second origin, a
+# Chromium that blocks third-party cookies, and axe-core.
+
+# Chromium as a reader's browser in 2025+: third-party cookies are blocked.
+CHROMIUM_ARGS_NO_THIRD_PARTY_COOKIES = [
+    *CHROMIUM_ARGS,
+    "--test-third-party-cookie-phaseout",
+    "--enable-features=TrackingProtection3pcd",
+]
+AXE_JS = Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+@contextmanager
+def launch_chromium_with(args: list[str]) -> Iterator[Browser]:
+    """Like ``launch_chromium`` but with these command-line flags."""
+    executable = require_chromium()
+    playwright: Playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=args)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        playwright.stop()
+
+
+class StaticSite:
+    """A tiny web server for pages generated on each request (e.g. a portal).
+
+    ``pages`` maps a path to a function returning the page's HTML, so a page may
+    depend on things known only later (the live server's URL). ``origin`` uses
+    ``host`` as given (``localhost``), a different site than ``127.0.0.1``.
+    """
+
+    def __init__(self, host: str = "localhost") -> None:
+        self.pages: dict[str, Callable[[], str]] = {}
+        self.requests: list[str] = []
+        self.server = make_server(
+            "127.0.0.1", 0, self.wsgi, threaded=True, request_handler=QuietRequestHandler
+        )
+        self.server.daemon_threads = False
+        self.origin = f"http://{host}:{self.server.server_port}"
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        self.requests.append(path)
+        page = self.pages.get(path)
+        if page is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        body = page().encode("utf-8")
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [body]
+
+    def url(self, path: str) -> str:
+        return self.origin + path
+
+
+@contextmanager
+def serve_site(host: str = "localhost") -> Iterator[StaticSite]:
+    """A ``StaticSite`` bound at once (its port is known before anything else is built),
+    served from a background thread until exit."""
+    site = StaticSite(host)
+    thread = threading.Thread(
+        target=site.server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="static-site",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield site
+    finally:
+        site.server.shutdown()
+        thread.join(SERVER_TIMEOUT)
+        site.server.server_close()
+
+
+def require_axe() -> Path:
+    """axe-core's script (installed by ``make test`` with npm ci); skip without it, fail on CI."""
+    if AXE_JS.is_file():
+        return AXE_JS
+    reason = f"accessibility tests need axe-core at {AXE_JS} (npm ci --prefix tests/js)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def run_axe(frame: Any, tags: list[str] | None = None) -> dict[str, Any]:
+    """Inject axe-core into a page or frame and run it on its document for these tags.
+
+    The page's CSP must let the script in (a context with ``bypass_csp=True``).
+    """
+    frame.add_script_tag(path=str(require_axe()))
+    return frame.evaluate(
+        """(tags) => axe.run(document, {runOnly: {type: "tag", values: tags}})""",
+        tags or AXE_TAGS,
+    )
+
+
+def axe_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """What to keep of axe's results: every violation (id, impact, nodes), and counts."""
+    violations = [
+        {
+            "id": v["id"],
+            "impact": v.get("impact"),
+            "help": v.get("help"),
+            "helpUrl": v.get("helpUrl"),
+            "nodes": [
+                {"target": n.get("target"), "failureSummary": n.get("failureSummary")}
+                for n in v.get("nodes", [])
+            ],
+        }
+        for v in results.get("violations", [])
+    ]
+    return {
+        "url": results.get("url"),
+        "testEngine": results.get("testEngine"),
+        "violations": violations,
+        "passes": len(results.get("passes", [])),
+        "incomplete": [
+            {"id": i["id"], "impact": i.get("impact")} for i in results.get("incomplete", [])
+        ],
+        "inapplicable": len(results.get("inapplicable", [])),
+    }
+
+
+def wait_until(
+    condition: Callable[[], Any], message: str | Callable[[], str], timeout: float = 10.0
+) -> Any:
+    """Poll ``condition`` (every 50 ms) until it returns something truthy; returns it.
+
+    For conditions Playwright cannot wait on by itself, e.g. ones that compare a
+    page with a cross-origin frame. Fails with ``message`` after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(message() if callable(message) else message)
+        time.sleep(0.05)

@@ -27,6 +27,7 @@ from service.models import Article, Comment, Status
 
 TEST_SECRET = "test-secret-key-not-for-production"
 POSTGRES_URL = os.environ.get("COMMENTS_TEST_DATABASE_URL", "")
+SEED_ROWS: dict[str, list[dict[str, Any]]] = {}
 
 
 def base_config(database_url: str, **overrides: Any) -> dict[str, Any]:
@@ -51,6 +52,12 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
                 connection.execute(text("DROP SCHEMA public CASCADE"))
                 connection.execute(text("CREATE SCHEMA public"))
             upgrade()
+            # Rows the migrations seed (default trust rules), restored after each test.
+            with db.engine.connect() as connection:
+                for table in db.metadata.sorted_tables:
+                    rows = connection.execute(table.select()).mappings().all()
+                    if rows:
+                        SEED_ROWS[table.name] = [dict(r) for r in rows]
             db.engine.dispose()
         return POSTGRES_URL
     template = tmp_path_factory.mktemp("db") / "template.db"
@@ -86,11 +93,20 @@ def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
     yield factory
     for app in apps:
         with app.app_context():
-            if POSTGRES_URL:
+            if POSTGRES_URL and app.config["DATABASE_URL"] == POSTGRES_URL:
                 db.session.remove()
                 tables = ", ".join(t.name for t in reversed(db.metadata.sorted_tables))
                 with db.engine.begin() as connection:
                     connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                    for name, rows in SEED_ROWS.items():
+                        table = db.metadata.tables[name]
+                        connection.execute(table.insert(), rows)
+                        connection.execute(
+                            text(
+                                f"SELECT setval(pg_get_serial_sequence('{name}', 'id'),"
+                                f" (SELECT max(id) FROM {name}))"
+                            )
+                        )
             db.engine.dispose()
 
 

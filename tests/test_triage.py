@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -303,6 +304,9 @@ def test_a_new_word_takes_effect_on_the_next_comment_without_restart(ctx, post):
     assert status_of(post("可以代开发票，欢迎咨询")) == Status.PENDING
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("COMMENTS_TEST_DATABASE_URL")), reason="copies a SQLite database file"
+)
 def test_each_database_gets_its_own_word_lists(
     app: Flask, make_app: Callable[..., Flask], migrated_database: str, tmp_path: Path
 ):
