@@ -50,7 +50,8 @@ logconfig_dict = {
             "stream": "ext://sys.stdout",
         },
     },
-    "root": {"handlers": ["stderr"], "level": "INFO"},
+    # The app adds its own JSON handler (with request ids) to the root logger.
+    "root": {"handlers": [], "level": "WARNING"},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},

@@ -350,3 +350,22 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(message() if callable(message) else message)
         time.sleep(0.05)
+
+
+def full_page_screenshot(page: Page, path: Path) -> None:
+    """A screenshot of the whole page, cross-origin iframes included.
+
+    Chromium paints an out-of-process (cross-site) iframe only near the viewport, so
+    ``full_page=True`` leaves the rest of such a frame blank. Instead the viewport is made
+    as tall as the page for the shot, then set back.
+    """
+    viewport = page.viewport_size
+    height = page.evaluate("Math.ceil(document.documentElement.scrollHeight)")
+    if viewport is None or height <= viewport["height"]:
+        page.screenshot(path=path, full_page=True)
+        return
+    page.set_viewport_size({"width": viewport["width"], "height": height})
+    try:
+        page.screenshot(path=path)
+    finally:
+        page.set_viewport_size(viewport)

@@ -703,8 +703,11 @@ def test_widget_page_is_publicly_cacheable(client: FlaskClient) -> None:
 
     cache_control = response.headers["Cache-Control"]
     assert "public" in cache_control
-    assert "max-age=30" in cache_control
+    assert "s-maxage=30" in cache_control  # a CDN keeps it 30 s...
+    assert "max-age=0" in cache_control  # ...browsers revalidate, so approvals show
     assert "private" not in cache_control and "no-store" not in cache_control
+    etag = response.headers["ETag"]
+    assert client.get(EMBED, headers={"If-None-Match": etag}).status_code == 304
 
 
 def test_widget_page_with_a_captcha_is_not_cached(client: FlaskClient) -> None:

@@ -18,10 +18,12 @@
     var query = keys.map(function (k) { return "article=" + encodeURIComponent(k); }).join("&");
     var url = base + "/api/v1/counts";
     // Short lists use GET (cacheable by a CDN); long ones POST to stay under URL limits.
+    // "no-cache": revalidate with the ETag (a cheap 304) so a new approval shows at once.
     var request = (url.length + query.length < 2000)
-      ? fetch(url + "?" + query)
+      ? fetch(url + "?" + query, { cache: "no-cache" })
       : fetch(url, {
           method: "POST",
+          cache: "no-cache",
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ articles: keys })
         });

@@ -32,13 +32,35 @@
     frames.push(frame);
   }
 
-  window.addEventListener("message", function (event) {
-    var data = event.data;
-    if (event.origin !== base || !data || data.type !== "comments:height") return;
-    for (var i = 0; i < frames.length; i++) {
-      if (frames[i].contentWindow === event.source) {
-        frames[i].style.height = Math.max(80, Math.ceil(+data.height || 0)) + "px";
+  // The widget frame may not keep storage of its own (third-party storage blocked):
+  // it keeps its readers' own-comment keys and likes here, under "cw:" keys.
+  function stored() {
+    var values = {};
+    try {
+      for (var i = 0; i < localStorage.length; i++) {
+        var k = localStorage.key(i);
+        if (k.indexOf("cw:") === 0) values[k] = JSON.parse(localStorage.getItem(k));
       }
+    } catch (e) { /* no storage here either */ }
+    return values;
+  }
+
+  window.addEventListener("message", function (event) {
+    var data = event.data, frame = null;
+    if (event.origin !== base || !data) return;
+    for (var i = 0; i < frames.length; i++) {
+      if (frames[i].contentWindow === event.source) frame = frames[i];
+    }
+    if (!frame) return;
+    if (data.type === "comments:height") {
+      frame.style.height = Math.max(80, Math.ceil(+data.height || 0)) + "px";
+    } else if (data.type === "comments:load") {
+      event.source.postMessage({ type: "comments:stored", values: stored() }, base);
+    } else if (data.type === "comments:save" && String(data.key).indexOf("cw:") === 0) {
+      try {
+        if (data.value === null) localStorage.removeItem(data.key);
+        else localStorage.setItem(data.key, JSON.stringify(data.value));
+      } catch (e) { /* nothing to do */ }
     }
   });
 

@@ -9,16 +9,52 @@
   // Tell the embedding page how tall we are, whenever that changes.
   function reportHeight() {
     if (window.parent === window) return;
-    var height = doc.documentElement.scrollHeight;
+    // The body's own height: the document's scrollHeight never drops below the frame's.
+    var height = Math.ceil(doc.body.getBoundingClientRect().height);
     window.parent.postMessage({ type: "comments:height", height: height }, "*");
   }
 
+  /* Memory of this reader's own comments and likes. The frame's own storage is
+     used where the browser allows it; where a cross-site frame gets none (third-
+     party storage blocked), embed.js keeps it in the portal page's storage. */
+  var saved = {};
+  var portal = null;  // the embedding page's origin, when the bridge answers
+
   function store(key, value) {
+    if (value === undefined) return saved[key] === undefined ? null : saved[key];
+    if (value === null) delete saved[key];
+    else saved[key] = value;
     try {
-      if (value === undefined) return JSON.parse(localStorage.getItem(key) || "null");
       if (value === null) localStorage.removeItem(key);
       else localStorage.setItem(key, JSON.stringify(value));
-    } catch (e) { return null; }  // storage blocked: the features degrade quietly
+    } catch (e) { /* blocked: the portal page keeps it, below */ }
+    if (portal) window.parent.postMessage({ type: "comments:save", key: key, value: value }, portal);
+  }
+
+  function loadSaved(done) {
+    try {
+      for (var i = 0; i < localStorage.length; i++) {
+        var k = localStorage.key(i);
+        if (k.indexOf("cw:") === 0) saved[k] = JSON.parse(localStorage.getItem(k));
+      }
+    } catch (e) { /* blocked */ }
+    var origin = "";
+    try { origin = doc.referrer ? new URL(doc.referrer).origin : ""; } catch (e) { origin = ""; }
+    if (window.parent === window || !origin || origin === "null") return done();
+    var finished = false;
+    function finish() { if (!finished) { finished = true; done(); } }
+    window.addEventListener("message", function (event) {
+      var data = event.data;
+      if (event.source !== window.parent || event.origin !== origin) return;
+      if (!data || data.type !== "comments:stored") return;
+      portal = origin;
+      Object.keys(data.values || {}).forEach(function (k) {
+        if (k.indexOf("cw:") === 0 && saved[k] === undefined) saved[k] = data.values[k];
+      });
+      finish();
+    });
+    window.parent.postMessage({ type: "comments:load" }, origin);
+    setTimeout(finish, 400);  // an older embed that does not answer
   }
 
   function request(method, url, body) {
@@ -278,8 +314,10 @@
     setupCounter();
     setupReplies();
     setupForm();
-    setupLikes();
-    refreshOwn();
+    loadSaved(function () {
+      setupLikes();
+      refreshOwn();
+    });
     reportHeight();
     if (window.ResizeObserver) new ResizeObserver(reportHeight).observe(doc.body);
     window.addEventListener("load", reportHeight);

@@ -113,9 +113,13 @@ def show(article: str) -> ResponseReturnValue:
     if with_captcha:
         response.headers["Cache-Control"] = "no-store"
     else:
+        # Shared caches (a CDN) keep it briefly; browsers ask again each time
+        # (cheaply, with the ETag), so a reader sees an approval on reload.
         response.headers["Cache-Control"] = (
-            f"public, max-age={current_app.config['COUNTS_MAX_AGE']}"
+            f"public, max-age=0, s-maxage={current_app.config['COUNTS_MAX_AGE']}"
         )
+        response.add_etag()
+        response.make_conditional(request)
     return response
 
 
