@@ -23,6 +23,11 @@ KNOWN_DEFAULT_KEYS = {
 MIN_KEY_LENGTH = 32
 
 wsgi_app = "wsgi:app"
+# Several instances on one machine would share (and remove) one default control
+# socket; set GUNICORN_CONTROL_SOCKET to a per-instance path to enable it.
+control_socket_disable = "GUNICORN_CONTROL_SOCKET" not in os.environ
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Access log without the client address (personal data stays out of logs).

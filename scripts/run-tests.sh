@@ -11,7 +11,8 @@ echo "== test suite on SQLite =="
 
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "== test suite on PostgreSQL ($PG_URL) =="
-  COMMENTS_TEST_DATABASE_URL="$PG_URL" "$PYTEST" "$@"
+  # Tests marked slow start their own gunicorn instances on PostgreSQL already.
+  COMMENTS_TEST_DATABASE_URL="$PG_URL" "$PYTEST" -m "not slow" "$@"
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL is not answering on 127.0.0.1:5432; CI must run the PostgreSQL suite" >&2
   exit 1

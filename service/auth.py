@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -203,6 +203,9 @@ def moderator_for_token(header: str | None) -> Moderator:
     ).scalar_one_or_none()
     if token is None or token.revoked_at is not None or not token.moderator.active:
         raise Unauthorized()
-    token.last_used_at = datetime.now(UTC)
-    db.session.commit()
+    # Record use at most once a minute: no write transaction on every CMS call.
+    now = datetime.now(UTC)
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        token.last_used_at = now
+        db.session.commit()
     return token.moderator

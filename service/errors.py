@@ -162,7 +162,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def handle_database_down(error: OperationalError) -> Response:
-        log.error("database unavailable: %s", type(error.orig).__name__)
+        # The driver's own words ("database is locked", "connection refused"):
+        # they carry no statement parameters, so no personal data.
+        log.error("database unavailable: %s: %.200s", type(error.orig).__name__, error.orig)
         from .extensions import db
 
         db.session.rollback()

@@ -100,6 +100,8 @@ class Comment(db.Model):
         CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
         # The widget's page: approved comments of one article, newest first.
         Index("ix_comment_article_status_created", "article_id", "status", "created_at"),
+        # Triage looks up a sender's recent comments (duplicates, trust) on every post.
+        Index("ix_comment_remote_addr_created", "remote_addr", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,7 +119,7 @@ class Comment(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # For moderators only; never in a public response.
-    remote_addr: Mapped[str | None] = mapped_column(String(45), index=True)
+    remote_addr: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     # The portal's signed identity of the author, when the portal sends one.
     author_identity: Mapped[str | None] = mapped_column(String(128), index=True)

@@ -68,11 +68,14 @@ def back(default: str = "dashboard.queue") -> Response:
 @bp.errorhandler(RateLimitExceeded)
 def login_locked(error: RateLimitExceeded) -> ResponseReturnValue:
     """Too many sign-in attempts: the same answer whether the name exists or not."""
-    form = LoginForm()
     message = gettext("Too many failed sign-ins. Please wait a few minutes and try again.")
-    response = Response(
-        render_template("dashboard/login.html", form=form, error=message), status=429
-    )
+    if wants_json():
+        response = jsonify(error={"code": "rate_limited", "message": message})
+        response.status_code = 429
+    else:
+        response = Response(
+            render_template("dashboard/login.html", form=LoginForm(), error=message), status=429
+        )
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, int(error.retry_after)))
     return response
