@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import assets, auth, captcha, cli, i18n, logs, metrics, secrets_file, security
 from .config import DEFAULTS, derived_settings
@@ -15,6 +17,18 @@ from .extensions import babel, compress, cors, csrf, db, limiter, migrate
 from .views import admin, api, dashboard, mod_api, site, widget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def release_session(_error: BaseException | None) -> None:
+    """Close the request's session; a connection that died is discarded, not a 500.
+
+    Runs before Flask-SQLAlchemy's own teardown (teardowns run in reverse order).
+    """
+    try:
+        db.session.close()
+    except SQLAlchemyError:
+        logging.getLogger(__name__).warning("database connection lost at end of request")
+        db.session().invalidate()
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -37,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     security.init_app(app)
     db.init_app(app)
+    app.teardown_appcontext(release_session)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
