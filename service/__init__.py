@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.routing import IntegerConverter
 
 from . import assets, auth, captcha, cli, i18n, logs, metrics, secrets_file, security
 from .config import DEFAULTS, derived_settings
@@ -17,6 +18,14 @@ from .extensions import babel, compress, cors, csrf, db, limiter, migrate
 from .views import admin, api, dashboard, mod_api, site, widget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """Ids in URLs: numbers past a 64-bit column read as 0, an id nothing has (404)."""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        return number if number < 2**63 else 0
 
 
 def release_session(_error: BaseException | None) -> None:
@@ -49,6 +58,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.setdefault(key, value)
 
     logs.init_app(app)
+    # Ids in URLs fit a 64-bit column; bigger numbers are simply not found (404).
+    app.url_map.converters["int"] = DatabaseIdConverter
     security.init_app(app)
     db.init_app(app)
     app.teardown_appcontext(release_session)

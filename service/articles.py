@@ -13,6 +13,7 @@ from .extensions import db
 from .models import Article, ModerationMode, Moderator
 from .moderation import audit
 from .origins import is_allowed_url
+from .text import strip_forbidden
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 TITLE_MAX_LENGTH = 200
@@ -31,15 +32,20 @@ def find_article(key: str) -> Article | None:
 
 
 def clean_title(title: object) -> str | None:
+    """The article title on one line, without control or bidi characters."""
     if not isinstance(title, str):
         return None
-    title = " ".join(title.split())[:TITLE_MAX_LENGTH]
+    title = " ".join(strip_forbidden(title).split())[:TITLE_MAX_LENGTH]
     return title or None
 
 
 def clean_url(url: object) -> str | None:
     """The page URL if it is http(s) on an allowed origin, else None."""
-    if not isinstance(url, str) or len(url) > URL_MAX_LENGTH or not is_allowed_url(url):
+    if not isinstance(url, str) or len(url) > URL_MAX_LENGTH or strip_forbidden(url) != url:
+        return None
+    if not url.isascii() and not url.isprintable():
+        return None
+    if not is_allowed_url(url):
         return None
     return url
 

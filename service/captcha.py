@@ -145,6 +145,10 @@ def new_challenge() -> Challenge:
 
 def nonce_of(token: str, *, check_age: bool = True) -> str:
     """The nonce inside a token, or CaptchaError if it is forged or too old."""
+    if not token.isascii():
+        raise CaptchaError(
+            FieldError(INVALID, lazy_gettext("The captcha is invalid. Please get a new one."))
+        )
     try:
         max_age = current_app.config["CAPTCHA_TTL"] if check_age else None
         nonce = _serializer().loads(token, max_age=max_age)
@@ -216,6 +220,8 @@ def _spend(token: str | None, answer: str | None) -> FieldError | None:
     given = normalise_answer(answer or "")
     if not given:
         return FieldError(INVALID, lazy_gettext("Please enter the captcha."))
+    if not given.isascii():  # answers are ASCII; compare_digest refuses anything else
+        return FieldError(INVALID, lazy_gettext("The captcha answer is wrong. Please try again."))
     if current_app.config["CAPTCHA_TEST_MODE"] and hmac.compare_digest(given, TEST_MODE_ANSWER):
         return None
     if hmac.compare_digest(given.encode(), answer_for(nonce).encode()):

@@ -28,7 +28,7 @@ from .errors import (
 from .extensions import db
 from .metrics import COMMENTS_SUBMITTED
 from .models import Article, Comment, Status
-from .text import clean_body, clean_nickname
+from .text import clean_body, clean_nickname, whole_number
 
 MAX_PAGE = 100_000
 REPLIES_SHOWN = 50
@@ -100,10 +100,9 @@ def check_page(value: object) -> int:
     """A page number from 1 to MAX_PAGE, else BadRequest."""
     if value is None or value == "":
         return 1
-    try:
-        page = int(str(value))
-    except ValueError:
-        raise BadRequest(lazy_gettext("The page number must be a whole number.")) from None
+    page = whole_number(str(value), limit=10**9)
+    if page is None:
+        raise BadRequest(lazy_gettext("The page number must be a whole number."))
     if not 1 <= page <= MAX_PAGE:
         raise BadRequest(lazy_gettext("The page number is out of range."))
     return page

@@ -460,9 +460,12 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json("The comment's new state.", _ref("ModResult")),
+                        "400": _error("The body is not a JSON object."),
                         "401": _error("Missing, unknown or revoked token."),
                         "404": _error("No such comment or action."),
                         "409": _error("The action does not apply to the comment's status."),
+                        "413": _error("Body over the size limit."),
+                        "415": _error("Not application/json."),
                     },
                 },
             },

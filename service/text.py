@@ -14,9 +14,13 @@ from .errors import FieldError
 _FORBIDDEN = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
 )
-# Invisible characters that only serve to disguise a nickname.
-_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
+# Invisible characters that only serve to disguise a nickname, or fake content.
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad\u115f\u1160\u3164\uffa0]")
 _SPACES = re.compile(r"\s+")
+
+
+def strip_forbidden(value: str) -> str:
+    return _FORBIDDEN.sub("", value)
 
 
 def normalise_newlines(value: str) -> str:
@@ -38,7 +42,8 @@ def clean_body(value: object, max_length: int) -> tuple[str, FieldError | None]:
         return text, FieldError(
             "forbidden_characters", lazy_gettext("The comment contains characters not allowed.")
         )
-    if not text:
+    # Zero-width joiners stay (emoji need them), but text that shows nothing is empty.
+    if not _INVISIBLE.sub("", text).replace("\u200c", "").replace("\u200d", "").strip():
         return text, FieldError("required", lazy_gettext("Please write a comment."))
     if len(text) > max_length:
         return text, FieldError(
@@ -76,7 +81,9 @@ def clean_nickname(value: object, max_length: int, default: str) -> tuple[str, F
 def whole_number(value: str | None, limit: int = 10**12) -> int | None:
     """A non-negative whole number typed in a form (ASCII digits only), else None."""
     value = (value or "").strip()
-    if not value or not value.isascii() or not value.isdigit() or int(value) > limit:
+    if not value or len(value) > 20 or not value.isascii() or not value.isdigit():
+        return None
+    if int(value) > limit:
         return None
     return int(value)
 

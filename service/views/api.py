@@ -24,8 +24,10 @@ def json_body() -> dict[str, Any]:
     if not request.is_json:
         raise UnsupportedMediaType()
     try:
-        data = json.loads(request.get_data(cache=True))
-    except (ValueError, RecursionError):
+        data = json.loads(request.get_data(cache=True))  # UTF-8, or UTF-16/32 by RFC 4627
+        # "\ud800" escapes decode to lone surrogates, which no database can store.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeError is a ValueError
         raise BadRequest(lazy_gettext("The body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise BadRequest(lazy_gettext("The body must be a JSON object."))
