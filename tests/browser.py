@@ -99,23 +99,6 @@ def require_chromium() -> str:
     pytest.skip(reason)
 
 
-@contextmanager
-def launch_chromium() -> Iterator[Browser]:
-    """A headless Chromium driven by Playwright; everything is closed on exit."""
-    executable = require_chromium()
-    playwright: Playwright = sync_playwright().start()
-    try:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-    finally:
-        playwright.stop()
-
-
 def artifact(name: str) -> Path:
     """A path in test-artifacts/ (git-ignored), creating the folder."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -165,8 +148,29 @@ def live_server(app: Flask) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    with launch_chromium() as browser:
+def playwright_driver() -> Iterator[Playwright]:
+    """One Playwright driver for the whole run: its sync API allows one per thread."""
+    require_chromium()
+    driver = sync_playwright().start()
+    try:
+        yield driver
+    finally:
+        driver.stop()
+
+
+@contextmanager
+def chromium_from(driver: Playwright, args: list[str]) -> Iterator[Browser]:
+    """A headless Debian Chromium with these flags, closed on exit."""
+    browser = driver.chromium.launch(executable_path=require_chromium(), headless=True, args=args)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
+    with chromium_from(playwright_driver, CHROMIUM_ARGS) as browser:
         yield browser
 
 
@@ -209,21 +213,6 @@ CHROMIUM_ARGS_NO_THIRD_PARTY_COOKIES = [
 ]
 AXE_JS = Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-
-
-@contextmanager
-def launch_chromium_with(args: list[str]) -> Iterator[Browser]:
-    """Like ``launch_chromium`` but with these command-line flags."""
-    executable = require_chromium()
-    playwright: Playwright = sync_playwright().start()
-    try:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=args)
-        try:
-            yield browser
-        finally:
-            browser.close()
-    finally:
-        playwright.stop()
 
 
 class StaticSite:

@@ -28,15 +28,24 @@ from browser import (
     StaticSite,
     artifact,
     axe_summary,
+    chromium_from,
     full_page_screenshot,
-    launch_chromium_with,
     require_axe,
     run_axe,
     serve_site,
     wait_until,
 )
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Frame, FrameLocator, Locator, Page, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Frame,
+    FrameLocator,
+    Locator,
+    Page,
+    Playwright,
+    expect,
+)
 from sqlalchemy import func, select
 
 from service import moderation
@@ -156,9 +165,9 @@ def app(make_app: Callable[..., Flask], portal_site: StaticSite) -> Flask:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
+def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
     """Overrides browser.py's: a reader's Chromium that blocks third-party cookies."""
-    with launch_chromium_with(CHROMIUM_ARGS_NO_THIRD_PARTY_COOKIES) as browser:
+    with chromium_from(playwright_driver, CHROMIUM_ARGS_NO_THIRD_PARTY_COOKIES) as browser:
         yield browser
 
 
