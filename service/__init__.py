@@ -15,17 +15,18 @@ from . import assets, auth, captcha, cli, i18n, logs, metrics, secrets_file, sec
 from .config import DEFAULTS, derived_settings
 from .errors import register_error_handlers
 from .extensions import babel, compress, cors, csrf, db, limiter, migrate
+from .models import MAX_ID
 from .views import admin, api, dashboard, mod_api, site, widget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class DatabaseIdConverter(IntegerConverter):
-    """Ids in URLs: numbers past a 64-bit column read as 0, an id nothing has (404)."""
+    """Ids in URLs: numbers past an id column's range read as 0, an id nothing has (404)."""
 
     def to_python(self, value: str) -> int:
         number = super().to_python(value)
-        return number if number < 2**63 else 0
+        return number if number <= MAX_ID else 0
 
 
 def release_session(_error: BaseException | None) -> None:

@@ -27,7 +27,7 @@ from .errors import (
 )
 from .extensions import db
 from .metrics import COMMENTS_SUBMITTED
-from .models import Article, Comment, Status
+from .models import MAX_ID, Article, Comment, Status
 from .text import clean_body, clean_nickname, whole_number
 
 MAX_PAGE = 100_000
@@ -266,7 +266,7 @@ def _check_reply_to(
         parent_id = int(str(raw))
     except ValueError:
         return None, bad
-    parent = db.session.get(Comment, parent_id) if 0 < parent_id < 2**63 else None
+    parent = db.session.get(Comment, parent_id) if 0 < parent_id <= MAX_ID else None
     if parent is None or article is None or parent.article_id != article.id or not parent.is_public:
         return None, bad
     return parent, None
@@ -376,7 +376,7 @@ def own_comments(key: str, claims: object) -> list[dict[str, Any]]:
             raise BadRequest()
         comment_id, secret = claim.get("id"), claim.get("key")
         if isinstance(comment_id, int) and not isinstance(comment_id, bool):
-            if isinstance(secret, str) and 0 < comment_id < 2**63:
+            if isinstance(secret, str) and 0 < comment_id <= MAX_ID:
                 wanted[comment_id] = secret
     found = []
     if wanted:

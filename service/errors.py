@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext, lazy_gettext
 from flask_limiter.errors import RateLimitExceeded
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,15 @@ def register_error_handlers(app: Flask) -> None:
         if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
+
+    @app.errorhandler(DataError)
+    def handle_unstorable_value(error: DataError) -> Response:
+        """A value the database refuses (out of range, NUL byte): the request's fault."""
+        log.warning("database refused a value: %s", type(error.orig).__name__)
+        from .extensions import db
+
+        db.session.rollback()
+        return error_response(BadRequest())
 
     @app.errorhandler(OperationalError)
     def handle_database_down(error: OperationalError) -> Response:

@@ -24,6 +24,9 @@ from sqlalchemy.types import TypeDecorator
 
 from .extensions import db
 
+# Ids are INTEGER columns: 32 bits on PostgreSQL. Anything larger is no id of ours.
+MAX_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

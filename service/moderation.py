@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from .errors import BadRequest, NotFound, ServiceError
 from .extensions import db
 from .models import Article, AuditEntry, Ban, Comment, Moderator, Report, Status
+from .text import strip_forbidden
 
 
 class Action(enum.StrEnum):
@@ -162,6 +163,7 @@ def _move(
     """Apply one action inside the caller's transaction; returns the new state."""
     before = State(Status(comment.status), comment.deleted_at is not None)
     after = target_state(comment, action)
+    reason = strip_forbidden(reason)[:200] or None if reason else None
     now = datetime.now(UTC)
     values: dict[str, Any] = {"status": after.status, "open_reports": 0}
     if after.deleted != before.deleted:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from .extensions import db
 from .models import Article, Comment, Report, Status
+from .text import strip_forbidden
 
 
 class Queue(enum.StrEnum):
@@ -71,6 +72,8 @@ def _escape_like(text: str) -> str:
 
 
 def _filtered(query: Select, f: QueueFilter) -> Select:  # type: ignore[type-arg]
+    # Filters are typed by people: characters no text column can hold match nothing.
+    f.article, f.ip, f.text = (strip_forbidden(v) if v else v for v in (f.article, f.ip, f.text))
     if f.article:
         query = query.join(Article, Comment.article_id == Article.id).where(
             Article.key == f.article
