@@ -282,6 +282,8 @@ def find_public_comment(key: str, comment_id: int) -> Comment:
 
 def find_reply_target(key: str, raw: object) -> Comment | None:
     """The published comment a reader is replying to, if it is one of this article."""
+    if raw is None or raw == "":
+        return None  # the common case: no extra query on every widget view
     parent, error = _check_reply_to(raw, find_article(key))
     return None if error else parent
 
