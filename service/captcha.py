@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import random
 import secrets
 import threading
@@ -25,10 +26,11 @@ from typing import Any
 import captcha.audio
 import captcha.image
 from captcha.audio import AudioCaptcha
-from captcha.image import ImageCaptcha
+from captcha.image import ColorTuple, ImageCaptcha, random_color
 from flask import Flask, current_app
 from flask_babel import lazy_gettext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from PIL import Image, ImageDraw
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 ALPHABET = "3479ACDEFHJKMNPRTWXY"
 TEST_MODE_ANSWER = "PASSED"
 FONTS_DIR = Path(__file__).parent / "fonts"
+FONT_SIZES = (44, 48, 52)
 
 
 class _SeededSecrets(threading.local):
@@ -70,14 +73,146 @@ captcha.image.secrets = _seeded  # type: ignore[attr-defined]
 captcha.audio.secrets = _seeded  # type: ignore[attr-defined]
 
 
+def _uniform(low: float, high: float) -> float:
+    """A float in [low, high), from the seeded generator while a challenge renders."""
+    return low + (high - low) * _seeded.randbits(32) / 2**32
+
+
 class ClearImageCaptcha(ImageCaptcha):
-    """The library's renderer, tuned to be read by a person at the first try."""
+    """The library's renderer, tuned to be read by a person at the first try.
+
+    Every glyph is drawn whole and placed whole. The library's warp cuts bits off its
+    glyphs at their layer's edge, and its layout overlaps neighbours by up to a third
+    of a glyph (then squeezes text wider than the image), so characters came out cut
+    off or run together. Here each glyph is rotated and warped inside padding wide
+    enough to lose no ink, and the glyphs are laid out by their ink boxes: inside a
+    margin, neighbours overlapping by at most ``character_overlap`` of the narrower one,
+    all scaled down alike when they would not fit. ``scripts/captcha_layout.py``
+    measures this over thousands of images (and tests/test_captcha_layout.py over 300).
+    """
 
     character_rotate = (-20, 20)
-    character_warp_dx = (0.1, 0.2)
-    character_warp_dy = (0.1, 0.2)
-    # Extra spaces make the text wider than the image, which then gets squeezed.
-    word_space_probability = 1.0
+    # Each corner of a glyph moves by up to this share of the glyph's width (height).
+    character_warp_dx = (0.05, 0.12)
+    character_warp_dy = (0.05, 0.12)
+    # Neighbours' ink boxes: from this much overlap (of the narrower) to this much gap.
+    character_overlap = 0.08
+    character_gap = 0.15
+    # Clear pixels between any glyph's ink and the image's edge (before smoothing).
+    margin = 4
+    # Text (and noise) colour channels: at most 140 keeps every colour at 3:1 contrast or
+    # more (WCAG, large text) on the library's backgrounds (238-255); its 200 allowed 1.6:1.
+    text_colour = (10, 140)
+
+    def generate_image(
+        self,
+        chars: str,
+        bg_color: ColorTuple | None = None,
+        fg_color: ColorTuple | None = None,
+    ) -> Image.Image:
+        """The library's image, with a text colour that stands out from the background."""
+        if fg_color is None:
+            fg_color = random_color(*self.text_colour)
+        return super().generate_image(chars, bg_color=bg_color, fg_color=fg_color)
+
+    def _glyph(self, char: str) -> Image.Image:
+        """One character's ink as a mask, rotated and warped, cropped to its ink."""
+        font = _seeded.choice(self.truefonts)
+        left, top, right, bottom = font.getbbox(char)
+        mask = Image.new("L", (right - left + 2, bottom - top + 2))
+        ImageDraw.Draw(mask).text((1 - left, 1 - top), char, font=font, fill=255)
+        mask = mask.crop(mask.getbbox())
+        angle = _uniform(*self.character_rotate)
+        mask = mask.rotate(angle, Image.Resampling.BILINEAR, expand=True)
+        return self._warp(mask)
+
+    def _warp(self, mask: Image.Image) -> Image.Image:
+        """Move each corner of the glyph a little, in padding wide enough to lose no ink."""
+        width, height = mask.size
+        dx = width * _uniform(*self.character_warp_dx)
+        dy = height * _uniform(*self.character_warp_dy)
+        # A corner moved inwards by at most the padding still encloses the whole glyph.
+        pad_x, pad_y = math.ceil(dx) + 2, math.ceil(dy) + 2
+        padded = Image.new("L", (width + 2 * pad_x, height + 2 * pad_y))
+        padded.paste(mask, (pad_x, pad_y))
+        right, bottom = padded.size
+        corners = [(0, 0), (0, bottom), (right, bottom), (right, 0)]  # the order QUAD wants
+        quad = [
+            coordinate
+            for x, y in corners
+            for coordinate in (x + _uniform(-dx, dx), y + _uniform(-dy, dy))
+        ]
+        warped = padded.transform(
+            padded.size, Image.Transform.QUAD, quad, Image.Resampling.BILINEAR
+        )
+        return warped.crop(warped.getbbox())
+
+    def _layout(self, glyphs: list[Image.Image]) -> list[tuple[Image.Image, int, int]]:
+        """Place the glyphs by their ink: inside the margin, each whole, barely touching."""
+        if not glyphs:
+            return []
+        room_x = max(1, self._width - 2 * self.margin)
+        room_y = max(1, self._height - 2 * self.margin)
+        shares = [_uniform(-self.character_overlap, self.character_gap) for _ in glyphs[1:]]
+
+        def gaps(sized: list[Image.Image]) -> list[int]:
+            # Rounded towards a gap, so that no overlap exceeds its share.
+            return [
+                math.ceil(share * min(a.width, b.width))
+                for share, a, b in zip(shares, sized, sized[1:], strict=False)
+            ]
+
+        def span(sized: list[Image.Image]) -> int:
+            return sum(g.width for g in sized) + sum(gaps(sized))
+
+        def fits(sized: list[Image.Image]) -> bool:
+            return span(sized) <= room_x and max(g.height for g in sized) <= room_y
+
+        # Too wide or too tall: scale all glyphs down alike, a little more if rounding
+        # left them a pixel too big (bounded, so an absurdly small image cannot hang).
+        sized = glyphs
+        scale = min(1.0, room_x / span(glyphs), room_y / max(g.height for g in glyphs))
+        while not fits(sized) and scale > 0.1:
+            sized = [_scaled(g, scale) for g in glyphs]
+            scale *= 0.98
+        # Spread part of the spare room between the glyphs, the rest around them.
+        spare = max(0, room_x - span(sized))
+        steps = [gap + _seeded.randbelow(spare // len(sized) + 1) for gap in gaps(sized)]
+        ink_width = sum(g.width for g in sized) + sum(steps)
+        x = self.margin + _seeded.randbelow(max(0, room_x - ink_width) + 1)
+        placed = []
+        for glyph, step in zip(sized, [*steps, 0], strict=True):
+            y = self.margin + _seeded.randbelow(max(0, room_y - glyph.height) + 1)
+            placed.append((glyph, x, y))
+            x += glyph.width + step
+        return placed
+
+    def create_captcha_image(
+        self, chars: str, color: ColorTuple, background: ColorTuple
+    ) -> Image.Image:
+        """The characters on the background, each whole and inside the margin."""
+        image = Image.new("RGB", (self._width, self._height), background)
+        for glyph, x, y in self._layout([self._glyph(char) for char in chars]):
+            # A clear pixel around the ink: the glyph is whole, not cut at its layer's edge.
+            layer = glyph.crop((-1, -1, glyph.width + 1, glyph.height + 1))
+            # The mask is the glyph's coverage, so every colour is drawn solid; the
+            # library's mask (the colour's brightness) made dark colours faint.
+            image.paste(color[:3], (x - 1, y - 1), layer)
+        return image
+
+
+def _scaled(glyph: Image.Image, scale: float) -> Image.Image:
+    size = (max(1, int(glyph.width * scale)), max(1, int(glyph.height * scale)))
+    resized = glyph.resize(size, Image.Resampling.BILINEAR)
+    return resized.crop(resized.getbbox())
+
+
+def image_renderer(width: int, height: int) -> ClearImageCaptcha:
+    """The image renderer for captchas of this size, fonts loaded."""
+    fonts = sorted(str(p) for p in FONTS_DIR.glob("*.ttf"))
+    image = ClearImageCaptcha(width=width, height=height, fonts=fonts, font_sizes=FONT_SIZES)
+    image.truefonts  # noqa: B018 - load the fonts now, not on the first request
+    return image
 
 
 @dataclass(frozen=True)
@@ -98,14 +233,7 @@ EXPIRED = "captcha_expired"
 
 def init_app(app: Flask) -> None:
     """Load fonts and voices once per process: they are slow to load."""
-    fonts = sorted(str(p) for p in FONTS_DIR.glob("*.ttf"))
-    image = ClearImageCaptcha(
-        width=app.config["CAPTCHA_WIDTH"],
-        height=app.config["CAPTCHA_HEIGHT"],
-        fonts=fonts,
-        font_sizes=(44, 48, 52),
-    )
-    image.truefonts  # noqa: B018 - load the fonts now, not on the first request
+    image = image_renderer(app.config["CAPTCHA_WIDTH"], app.config["CAPTCHA_HEIGHT"])
     audio = AudioCaptcha()
     audio.load()
     app.extensions["captcha"] = {"image": image, "audio": audio}
