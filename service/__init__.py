@@ -11,8 +11,19 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import IntegerConverter
 
-from . import assets, auth, captcha, cli, i18n, logs, metrics, secrets_file, security
-from .config import DEFAULTS, derived_settings
+from . import (
+    assets,
+    auth,
+    captcha,
+    cli,
+    i18n,
+    logs,
+    metrics,
+    secrets_file,
+    security,
+    templating,
+)
+from .config import DEFAULTS, RENAMED, apply_renamed, derived_settings
 from .errors import register_error_handlers
 from .extensions import babel, compress, cors, csrf, db, limiter, migrate
 from .models import MAX_ID
@@ -52,6 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("COMMENTS")
     if config:
         app.config.from_mapping(config)
+    renamed = apply_renamed(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secrets_file.load_or_create(Path(app.instance_path))
@@ -59,6 +71,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.setdefault(key, value)
 
     logs.init_app(app)
+    for old in renamed:
+        logging.getLogger(__name__).warning(
+            "setting %s is deprecated; use %s", old, RENAMED[old][0]
+        )
+    # Chinese text stays as it is in every JSON answer: half the bytes of \u escapes.
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # Ids in URLs fit a 64-bit column; bigger numbers are simply not found (404).
     app.url_map.converters["int"] = DatabaseIdConverter
     security.init_app(app)
@@ -77,7 +95,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         vary_header=True,
     )
     captcha.init_app(app)
-    i18n.init_app(app)
+    templating.init_app(app)
     auth.init_app(app)
     assets.init_app(app)
     compress.init_app(app)

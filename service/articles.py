@@ -8,21 +8,23 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from .audit_log import audit
 from .errors import InvalidArticleKey, NotFound
 from .extensions import db
 from .models import Article, ModerationMode, Moderator
-from .moderation import audit
 from .origins import is_allowed_url
 from .text import strip_forbidden
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+# They match the pattern, but no URL path can carry them (/embed/.. is the parent).
+DOT_KEYS = frozenset({".", ".."})
 TITLE_MAX_LENGTH = 200
 URL_MAX_LENGTH = 2048
 
 
 def check_key(key: object) -> str:
     """The key itself if valid, else InvalidArticleKey (a 400)."""
-    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key) or key in DOT_KEYS:
         raise InvalidArticleKey()
     return key
 

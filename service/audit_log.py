@@ -1,14 +1,53 @@
-"""Reading the audit log (writing it is moderation.audit, inside each change)."""
+"""The audit log: who did what and when. ``audit()`` writes an entry inside the
+caller's transaction; the rest reads the log for the admin pages.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import select
 
 from .extensions import db
-from .models import AuditEntry
+from .models import AuditEntry, Comment, Moderator, State
+
+SYSTEM = "system"
+
+
+def actor_name(by: Moderator | None) -> str:
+    """The name an entry is recorded under: the moderator, or "system" for automatic steps."""
+    return by.username if by is not None else SYSTEM
+
+
+def audit(
+    action: str,
+    by: Moderator | None,
+    comment: Comment | None = None,
+    before: State | None = None,
+    after: State | None = None,
+    detail: dict[str, Any] | None = None,
+    batch: str | None = None,
+) -> None:
+    """Add an audit entry to the current transaction (the caller commits)."""
+
+    def label(state: State | None) -> str | None:
+        return state.label if state is not None else None
+
+    db.session.add(
+        AuditEntry(
+            moderator_id=by.id if by is not None else None,
+            actor=actor_name(by),
+            action=action,
+            comment_id=comment.id if comment is not None else None,
+            from_status=label(before),
+            to_status=label(after),
+            detail=json.dumps(detail, ensure_ascii=False) if detail else None,
+            batch=batch,
+        )
+    )
 
 
 @dataclass

@@ -5,24 +5,29 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_babel import lazy_gettext
+from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .audit_log import audit
 from .errors import BadRequest, NotFound, ServiceError
 from .extensions import db, login_manager
 from .models import ApiToken, Moderator, Role
-from .moderation import audit
 
 USERNAME_PATTERN = re.compile(r"[\w.\-]{2,64}")
 PASSWORD_MIN_LENGTH = 10
 TOKEN_PREFIX = "cmt_"
-# Checked when a name does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not a real password")
+# Checked when a name does not exist, so a wrong name costs as long as a wrong
+# password: one per hashing method, made with the configured method.
+_DUMMY_HASHES: dict[str, str] = {}
 
 
 class Unauthorized(ServiceError):
@@ -35,6 +40,19 @@ class Forbidden(ServiceError):
     status = 403
     code = "forbidden"
     message = lazy_gettext("You do not have permission to do this.")
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Signed-in admins only; other moderators get a 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            raise Forbidden()
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 def init_app(app: Flask) -> None:
@@ -58,6 +76,18 @@ def find_moderator(username: str) -> Moderator | None:
     ).scalar_one_or_none()
 
 
+def hash_password(password: str) -> str:
+    """The stored form of a password, by the configured method (scrypt by default)."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def _dummy_hash() -> str:
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash("not a real password", method=method)
+    return _DUMMY_HASHES[method]
+
+
 def check_password_strength(password: str) -> None:
     if len(password) < PASSWORD_MIN_LENGTH:
         raise BadRequest(
@@ -78,7 +108,7 @@ def add_moderator(
     check_password_strength(password)
     moderator = Moderator(
         username=username,
-        password_hash=generate_password_hash(password),
+        password_hash=hash_password(password),
         role=Role.ADMIN if admin else Role.MODERATOR,
     )
     db.session.add(moderator)
@@ -98,7 +128,7 @@ def _get(username: str) -> Moderator:
 def set_password(username: str, password: str, by: Moderator | None = None) -> None:
     moderator = _get(username)
     check_password_strength(password)
-    moderator.password_hash = generate_password_hash(password)
+    moderator.password_hash = hash_password(password)
     audit("moderator_password", by, detail={"username": username})
     db.session.commit()
 
@@ -134,7 +164,7 @@ def authenticate(username: str, password: str) -> Moderator | None:
     """The active moderator with these credentials, else None (same cost either way)."""
     moderator = find_moderator(username)
     if moderator is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(moderator.password_hash, password) or not moderator.active:
         return None

@@ -15,6 +15,7 @@ from .articles import ensure_article
 from .errors import ServiceError
 from .extensions import db
 from .models import Comment, Status
+from .templating import localtime
 
 DEMO_COMMENTS = {
     "67584": [
@@ -55,12 +56,15 @@ def comments_group() -> None:
 @click.option("--status", type=click.Choice([s.value for s in Status]), default="pending")
 @click.option("--limit", default=50, show_default=True)
 def list_command(status: str, limit: int) -> None:
-    """List comments with a status, oldest first."""
+    """List comments with a status, oldest first: id, time (in TIMEZONE), article, author, text."""
     rows = db.session.execute(
         select(Comment).where(Comment.status == status).order_by(Comment.id).limit(limit)
     ).scalars()
     for comment in rows:
-        click.echo(f"{comment.id}\t{comment.article.key}\t{comment.author}\t{comment.body[:60]!r}")
+        when = localtime(comment.created_at)
+        click.echo(
+            f"{comment.id}\t{when}\t{comment.article.key}\t{comment.author}\t{comment.body[:60]!r}"
+        )
 
 
 @comments_group.command("moderate")

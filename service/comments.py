@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import enum
 import hmac
-import math
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,9 +26,9 @@ from .errors import (
 from .extensions import db
 from .metrics import COMMENTS_SUBMITTED
 from .models import MAX_ID, Article, Comment, Status
-from .text import clean_body, clean_nickname, whole_number
+from .params import Paging, Sort
+from .text import clean_body, clean_nickname
 
-MAX_PAGE = 100_000
 REPLIES_SHOWN = 50
 OWN_LOOKUP_MAX = 50
 
@@ -82,44 +80,13 @@ class Submission:
 
 
 @dataclass
-class CommentPage:
-    article_key: str
-    title: str | None
-    closed: bool
-    total: int
-    page: int
-    per_page: int
+class CommentPage(Paging):
+    """One page of an article's public comments (``total`` counts them all)."""
+
+    article_key: str = ""
+    title: str | None = None
+    closed: bool = False
     comments: list[Comment] = field(default_factory=list)
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-
-def check_page(value: object) -> int:
-    """A page number from 1 to MAX_PAGE, else BadRequest."""
-    if value is None or value == "":
-        return 1
-    page = whole_number(str(value), limit=10**9)
-    if page is None:
-        raise BadRequest(lazy_gettext("The page number must be a whole number."))
-    if not 1 <= page <= MAX_PAGE:
-        raise BadRequest(lazy_gettext("The page number is out of range."))
-    return page
-
-
-class Sort(enum.StrEnum):
-    NEWEST = "newest"  # 最新
-    POPULAR = "popular"  # 最热
-
-
-def check_sort(value: object) -> Sort:
-    if value in (None, ""):
-        return Sort.NEWEST
-    try:
-        return Sort(str(value))
-    except ValueError:
-        raise BadRequest(lazy_gettext("Sort by 'newest' or 'popular'.")) from None
 
 
 def _ordering(sort: Sort) -> tuple[Any, ...]:
@@ -146,14 +113,15 @@ class Thread:
 
 
 @dataclass
-class ThreadPage(CommentPage):
+class ThreadPage(Paging):
+    """One page of threads; paged by thread, while ``comment_total`` counts every comment."""
+
+    article_key: str = ""
+    title: str | None = None
+    closed: bool = False
+    comment_total: int = 0
     sort: Sort = Sort.NEWEST
     threads: list[Thread] = field(default_factory=list)
-    thread_total: int = 0
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.thread_total / self.per_page))
 
 
 def list_threads(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> ThreadPage:
@@ -165,10 +133,11 @@ def list_threads(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> ThreadPag
     per_page = current_app.config["COMMENTS_PER_PAGE"]
     article = find_article(key)
     if article is None:
-        return ThreadPage(key, None, False, 0, page, per_page, sort=sort)
+        return ThreadPage(page, per_page, 0, key, sort=sort)
+    paging = Paging(page, per_page, 0)
     public_ids = select(Comment.id).where(*_public(article))
     top_level = or_(Comment.root_id.is_(None), Comment.root_id.not_in(public_ids))
-    thread_total = db.session.execute(
+    paging.total = db.session.execute(
         select(func.count(Comment.id)).where(*_public(article), top_level)
     ).scalar_one()
     roots = list(
@@ -177,7 +146,7 @@ def list_threads(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> ThreadPag
             .where(*_public(article), top_level)
             .order_by(*_ordering(sort))
             .limit(per_page)
-            .offset((page - 1) * per_page)
+            .offset(paging.offset)
             .options(selectinload(Comment.parent))
         ).scalars()
     )
@@ -196,15 +165,15 @@ def list_threads(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> ThreadPag
         for root in roots
     ]
     return ThreadPage(
+        page,
+        per_page,
+        paging.total,
         key,
         article.title,
         article.closed,
-        article.approved_count,
-        page,
-        per_page,
+        comment_total=article.approved_count,
         sort=sort,
         threads=threads,
-        thread_total=thread_total,
     )
 
 
@@ -214,21 +183,22 @@ def list_comments(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> CommentP
     per_page = current_app.config["COMMENTS_PER_PAGE"]
     article = find_article(key)
     if article is None:
-        return CommentPage(key, None, False, 0, page, per_page)
+        return CommentPage(page, per_page, 0, key)
+    paging = Paging(page, per_page, article.approved_count)
     comments = (
         db.session.execute(
             select(Comment)
             .where(*_public(article))
             .order_by(*_ordering(sort))
             .limit(per_page)
-            .offset((page - 1) * per_page)
+            .offset(paging.offset)
             .options(selectinload(Comment.parent))
         )
         .scalars()
         .all()
     )
     return CommentPage(
-        key, article.title, article.closed, article.approved_count, page, per_page, list(comments)
+        page, per_page, paging.total, key, article.title, article.closed, list(comments)
     )
 
 
@@ -296,57 +266,81 @@ class Posted:
     owner_key: str
 
 
-def post_comment(submission: Submission) -> Posted:
-    """Check, triage and store a reader's comment, or raise with every problem at once.
+@dataclass(frozen=True)
+class CleanFields:
+    """A submission's fields as they will be stored."""
 
-    The captcha token is spent first, whatever else is wrong, so one challenge
-    is never answered twice. A comment with a banned word is stored as rejected
-    (moderators see it) and then CommentRejected tells the reader.
+    author: str
+    body: str
+    parent: Comment | None
+
+
+def check_fields(submission: Submission, article: Article | None) -> CleanFields:
+    """The nickname, text and reply target as they will be stored, or every problem at once.
+
+    Nothing here looks at the captcha: a reader who mistyped the text keeps a
+    captcha that is still unspent, and learns nothing about its answer.
     """
-    key = check_key(submission.article)
     config = current_app.config
-    captcha_error = captcha.spend(
-        submission.captcha_token if isinstance(submission.captcha_token, str) else None,
-        submission.captcha_answer if isinstance(submission.captcha_answer, str) else None,
-    )
-    article = find_article(key)
-    if article is not None and article.closed:
-        COMMENTS_SUBMITTED.labels("refused").inc()
-        raise CommentsClosed()
-    if is_banned(submission.remote_addr):
-        COMMENTS_SUBMITTED.labels("refused").inc()
-        raise Banned()
-
-    errors: dict[str, FieldError] = {}
     author, author_error = clean_nickname(
         submission.author, config["NICKNAME_MAX_LENGTH"], config["DEFAULT_NICKNAME"]
     )
     body, body_error = clean_body(submission.body, config["COMMENT_MAX_LENGTH"])
     parent, reply_error = _check_reply_to(submission.reply_to, article)
-    for name, error in (
-        ("author", author_error),
-        ("body", body_error),
-        ("reply_to", reply_error),
-        ("captcha_answer", captcha_error),
-    ):
-        if error is not None:
-            errors[name] = error
+    errors = {
+        name: error
+        for name, error in (
+            ("author", author_error),
+            ("body", body_error),
+            ("reply_to", reply_error),
+        )
+        if error is not None
+    }
     if errors:
         COMMENTS_SUBMITTED.labels("invalid").inc()
-        raise ValidationFailed(errors)
+        raise ValidationFailed(errors, captcha_checked=False)
+    return CleanFields(author, body, parent)
+
+
+def post_comment(submission: Submission) -> Posted:
+    """Check, triage and store a reader's comment, or raise with what is wrong.
+
+    Order, cheapest first: the article key (400), the fields (422, the captcha
+    untouched), a closed article (403), then the captcha is spent (422 when
+    wrong; a token is never answered twice), then bans (403). A comment with a
+    banned word is stored as rejected (moderators see it) and then
+    CommentRejected tells the reader.
+    """
+    key = check_key(submission.article)
+    article = find_article(key)
+    fields = check_fields(submission, article)
+    if article is not None and article.closed:
+        COMMENTS_SUBMITTED.labels("refused").inc()
+        raise CommentsClosed()
+    captcha_error = captcha.spend(
+        submission.captcha_token if isinstance(submission.captcha_token, str) else None,
+        submission.captcha_answer if isinstance(submission.captcha_answer, str) else None,
+    )
+    if captcha_error is not None:
+        COMMENTS_SUBMITTED.labels("invalid").inc()
+        raise ValidationFailed({"captcha_answer": captcha_error})
+    if is_banned(submission.remote_addr):
+        COMMENTS_SUBMITTED.labels("refused").inc()
+        raise Banned()
 
     article = ensure_article(key, clean_title(submission.title), clean_url(submission.url))
     verdict = triage.decide(
-        triage.Candidate(article, body, submission.remote_addr, submission.identity)
+        triage.Candidate(article, fields.body, submission.remote_addr, submission.identity)
     )
     owner_key = secrets.token_urlsafe(24)
+    parent = fields.parent
     comment = Comment(
         article=article,
         parent=parent,
         root_id=(parent.root_id or parent.id) if parent is not None else None,
         owner_key_hash=moderation.hash_owner_key(owner_key),
-        author=author,
-        body=body,
+        author=fields.author,
+        body=fields.body,
         status=verdict.status,
         triage_reason=verdict.reason,
         author_identity=submission.identity,

@@ -35,8 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "NICKNAME_MAX_LENGTH": 32,
     "DEFAULT_NICKNAME": "网友",
     "COMMENTS_PER_PAGE": 20,
-    # --- counts API ---------------------------------------------------------
-    "COUNTS_MAX_AGE": 30,
+    # --- public responses -----------------------------------------------------
+    # Seconds a shared cache (CDN, proxy) may keep a public answer: counts, the
+    # comments JSON and the widget page. Formerly COUNTS_MAX_AGE (still read).
+    # None means 30, unless the old name gives another value.
+    "PUBLIC_MAX_AGE": None,
     "COUNTS_MAX_KEYS": 200,
     # --- captcha ----------------------------------------------------------
     "CAPTCHA_TTL": 600,
@@ -75,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
     # Set true when the service is only reached over HTTPS.
     "SESSION_COOKIE_SECURE": False,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # How moderators' passwords are hashed (werkzeug's method string). The
+    # default is werkzeug's own (scrypt); tests choose a cheaper scrypt cost.
+    "PASSWORD_HASH_METHOD": "scrypt",
     # Moderators stay signed in this many seconds without activity.
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     # --- operations ---------------------------------------------------------
@@ -89,14 +95,35 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# Settings that were renamed: old name -> (new name, default). The old name
+# still works when the new one is not given (left at None).
+RENAMED = {"COUNTS_MAX_AGE": ("PUBLIC_MAX_AGE", 30)}
+
+
+def apply_renamed(config: dict[str, Any]) -> list[str]:
+    """Fill renamed settings from their old names or defaults; returns the old names used."""
+    used = []
+    for old, (new, default) in RENAMED.items():
+        if old in config:
+            used.append(old)
+        if config.get(new) is None:
+            config[new] = config.get(old, default)
+    return used
+
+
 def derived_settings(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
     """Translate our documented keys into the keys Flask's extensions read."""
     url = config.get("DATABASE_URL") or f"sqlite:///{instance_path}/comments.db"
     settings: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": url,
+        # Flask-Babel formats dates and times in the portal's zone, not UTC.
+        "BABEL_DEFAULT_TIMEZONE": config["TIMEZONE"],
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
         "RATELIMIT_STORAGE_URI": config.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Flask-Limiter would put Retry-After on every answer, 2xx included, and
+        # override a 503's own value; its figure goes in a header of its own.
+        "RATELIMIT_HEADER_RETRY_AFTER": "X-RateLimit-Reset-After",
         "RATELIMIT_STRATEGY": "moving-window",
         "RATELIMIT_KEY_PREFIX": "comments",
         # The widget posts without a cookie session; CSRF is for dashboard forms.

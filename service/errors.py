@@ -8,6 +8,7 @@ HTTP errors) to one JSON shape for the API and to HTML pages elsewhere:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -15,6 +16,8 @@ from flask_babel import gettext, lazy_gettext
 from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from .extensions import db, limiter
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,12 @@ class ServiceError(Exception):
         body: dict[str, Any] = {"code": self.code, "message": str(self.message)}
         if self.fields:
             body["fields"] = {name: err.as_dict() for name, err in self.fields.items()}
+        body.update(self.extra())
         return {"error": body}
+
+    def extra(self) -> dict[str, Any]:
+        """More members of the error object, for errors that say more than a message."""
+        return {}
 
 
 class BadRequest(ServiceError):
@@ -54,7 +62,10 @@ class BadRequest(ServiceError):
 
 class InvalidArticleKey(ServiceError):
     code = "invalid_article"
-    message = lazy_gettext("Invalid article key: use 1 to 128 letters, digits, '_', '.' or '-'.")
+    message = lazy_gettext(
+        "Invalid article key: use 1 to 128 letters, digits, '_', '.' or '-' "
+        "(but not '.' or '..' alone)."
+    )
 
 
 class CommentsClosed(ServiceError):
@@ -74,13 +85,36 @@ class ValidationFailed(ServiceError):
     code = "validation_failed"
     message = lazy_gettext("Some fields are not valid.")
 
-    def __init__(self, fields: dict[str, FieldError]) -> None:
+    def __init__(self, fields: dict[str, FieldError], *, captcha_checked: bool = True) -> None:
         super().__init__(None, fields)
+        # False when the fields were refused before the captcha was looked at:
+        # the attempt then spends neither the captcha nor the posting limit.
+        self.captcha_checked = captcha_checked
         # A lone captcha problem gets its own top-level code, so a client can
         # refresh the image without parsing the fields.
         if set(fields) == {"captcha_answer"}:
             self.code = fields["captcha_answer"].code
             self.message = fields["captcha_answer"].message
+
+
+class RateLimited(ServiceError):
+    status = 429
+    code = "rate_limited"
+    message = lazy_gettext("Too many requests. Please wait a moment and try again.")
+
+
+def with_retry_after(response: Response, error: RateLimitExceeded) -> Response:
+    """Tell the client when the limit it hit lets it in again.
+
+    Flask-Limiter's own header injection is pointed at ``X-RateLimit-Reset-After``
+    (see config.py), so Retry-After appears on 429s and 503s only, with our value.
+    """
+    seconds = error.retry_after
+    current = limiter.current_limit
+    if seconds is None and current is not None:
+        seconds = current.reset_at - time.time()
+    response.headers["Retry-After"] = str(max(1, int(seconds or 60)))
+    return response
 
 
 class ServiceUnavailable(ServiceError):
@@ -139,15 +173,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def handle_rate_limited(error: RateLimitExceeded) -> Response:
-        from .views.widget import rerender_after_error  # the widget keeps the text
-
-        wrapped = ServiceError(http_messages()[429])
-        wrapped.status, wrapped.code = 429, "rate_limited"
-        response = rerender_after_error(wrapped) or error_response(wrapped)
-        retry_after = error.retry_after
-        if retry_after is not None:
-            response.headers["Retry-After"] = str(max(1, int(retry_after)))
-        return response
+        return with_retry_after(error_response(RateLimited()), error)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException) -> Response:
@@ -164,8 +190,6 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unstorable_value(error: DataError) -> Response:
         """A value the database refuses (out of range, NUL byte): the request's fault."""
         log.warning("database refused a value: %s", type(error.orig).__name__)
-        from .extensions import db
-
         db.session.rollback()
         return error_response(BadRequest())
 
@@ -174,7 +198,5 @@ def register_error_handlers(app: Flask) -> None:
         # The driver's own words ("database is locked", "connection refused"):
         # they carry no statement parameters, so no personal data.
         log.error("database unavailable: %s: %.200s", type(error.orig).__name__, error.orig)
-        from .extensions import db
-
         db.session.rollback()
         return error_response(ServiceUnavailable(), {"Retry-After": "5"})

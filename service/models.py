@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
@@ -57,6 +58,23 @@ class Status(enum.StrEnum):
 
 
 STATUS_VALUES = ", ".join(f"'{s.value}'" for s in Status)
+
+
+@dataclass(frozen=True)
+class State:
+    """Where a comment stands: its status, and whether it is (soft-)deleted."""
+
+    status: Status
+    deleted: bool = False
+
+    @property
+    def public(self) -> bool:
+        return self.status == Status.APPROVED and not self.deleted
+
+    @property
+    def label(self) -> str:
+        """What moderators see and send back as ``expected_status``."""
+        return "deleted" if self.deleted else self.status.value
 
 
 class Role(enum.StrEnum):
@@ -145,6 +163,10 @@ class Comment(db.Model):
     @property
     def is_public(self) -> bool:
         return self.status == Status.APPROVED and self.deleted_at is None
+
+    @property
+    def state(self) -> State:
+        return State(Status(self.status), self.deleted_at is not None)
 
 
 class SpentCaptcha(db.Model):

@@ -13,18 +13,19 @@ import enum
 import hashlib
 import hmac
 import ipaddress
-import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from flask_babel import lazy_gettext
+from flask_babel import format_datetime, lazy_gettext
 from sqlalchemy import select, update
 
+from . import bans
+from .audit_log import audit
 from .errors import BadRequest, NotFound, ServiceError
 from .extensions import db
-from .models import Article, AuditEntry, Ban, Comment, Moderator, Report, Status
+from .models import Article, AuditEntry, Comment, Moderator, Report, State, Status
 from .text import strip_forbidden
 
 
@@ -42,43 +43,91 @@ class InvalidTransition(ServiceError):
     message = lazy_gettext("This action does not apply to the comment in its current status.")
 
 
-@dataclass(frozen=True)
-class State:
-    status: Status
-    deleted: bool
+class StatusChanged(ServiceError):
+    """The moderator acted on a view of the comment that is out of date."""
 
-    @property
-    def public(self) -> bool:
-        return self.status == Status.APPROVED and not self.deleted
+    status = 409
+    code = "status_changed"
+
+    def __init__(self, comment: Comment) -> None:
+        self.current_status = comment.state.label
+        last = db.session.execute(
+            select(AuditEntry)
+            .where(AuditEntry.comment_id == comment.id)
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        status = status_label(comment.state.status, comment.state.deleted)
+        if last is not None:
+            message = lazy_gettext(
+                "Comment #%(id)d is now %(status)s: %(who)s changed it at %(time)s.",
+                id=comment.id,
+                status=status,
+                who=last.actor,
+                time=format_datetime(last.created_at, "HH:mm:ss"),
+            )
+        else:
+            message = lazy_gettext(
+                "Comment #%(id)d is now %(status)s.", id=comment.id, status=status
+            )
+        super().__init__(message)
+
+    def extra(self) -> dict[str, Any]:
+        return {"current_status": self.current_status}
+
+
+P, A, R, S = Status.PENDING, Status.APPROVED, Status.REJECTED, Status.SPAM
+
+# Every move a moderator can make: from a state, by an action, to a state.
+# A pair that is not here does not apply (InvalidTransition). Deleting keeps the
+# status, so that restoring a deleted comment gives back what it was.
+TRANSITIONS: dict[State, dict[Action, State]] = {
+    State(P): {
+        Action.APPROVE: State(A),
+        Action.REJECT: State(R),
+        Action.SPAM: State(S),
+        Action.DELETE: State(P, deleted=True),
+    },
+    State(A): {
+        Action.REJECT: State(R),
+        Action.SPAM: State(S),
+        Action.DELETE: State(A, deleted=True),
+    },
+    State(R): {
+        Action.APPROVE: State(A),
+        Action.SPAM: State(S),
+        Action.RESTORE: State(P),
+        Action.DELETE: State(R, deleted=True),
+    },
+    State(S): {
+        Action.APPROVE: State(A),
+        Action.REJECT: State(R),
+        Action.RESTORE: State(P),
+        Action.DELETE: State(S, deleted=True),
+    },
+    State(P, deleted=True): {Action.RESTORE: State(P)},
+    State(A, deleted=True): {Action.RESTORE: State(A)},
+    State(R, deleted=True): {Action.RESTORE: State(R)},
+    State(S, deleted=True): {Action.RESTORE: State(S)},
+}
 
 
 def target_state(comment: Comment, action: Action) -> State:
     """Where ``action`` takes the comment, or InvalidTransition if it makes no sense."""
-    status, deleted = Status(comment.status), comment.deleted_at is not None
-    if action == Action.DELETE:
-        if not deleted:
-            return State(status, True)
-    elif action == Action.RESTORE:
-        if deleted:  # back to the status it had when deleted
-            return State(status, False)
-        if status in (Status.REJECTED, Status.SPAM):
-            return State(Status.PENDING, False)
-    elif not deleted:
-        target = {
-            Action.APPROVE: Status.APPROVED,
-            Action.REJECT: Status.REJECTED,
-            Action.SPAM: Status.SPAM,
-        }[action]
+    before = comment.state
+    after = TRANSITIONS[before].get(action)
+    if after is None and before == State(A) and action == Action.APPROVE and comment.open_reports:
         # Approving an approved comment that readers reported dismisses the reports.
-        if status != target or (action == Action.APPROVE and comment.open_reports):
-            return State(target, False)
-    raise InvalidTransition(
-        lazy_gettext(
-            "Cannot %(action)s a comment that is %(status)s.",
-            action=action_label(action),
-            status=status_label(status, deleted),
+        after = before
+    if after is None:
+        raise InvalidTransition(
+            lazy_gettext(
+                "Cannot %(action)s a comment that is %(status)s.",
+                action=action_label(action),
+                status=status_label(before.status, before.deleted),
+            )
         )
-    )
+    return after
 
 
 def allowed_actions(comment: Comment) -> list[Action]:
@@ -118,40 +167,6 @@ def status_label(status: Status, deleted: bool = False) -> str:
     )
 
 
-def actor_name(by: Moderator | None) -> str:
-    return by.username if by is not None else "system"
-
-
-def audit(
-    action: str,
-    by: Moderator | None,
-    comment: Comment | None = None,
-    before: State | None = None,
-    after: State | None = None,
-    detail: dict[str, Any] | None = None,
-    batch: str | None = None,
-) -> None:
-    """Add an audit entry to the current transaction."""
-
-    def label(state: State | None) -> str | None:
-        if state is None:
-            return None
-        return "deleted" if state.deleted else state.status.value
-
-    db.session.add(
-        AuditEntry(
-            moderator_id=by.id if by is not None else None,
-            actor=actor_name(by),
-            action=action,
-            comment_id=comment.id if comment is not None else None,
-            from_status=label(before),
-            to_status=label(after),
-            detail=json.dumps(detail, ensure_ascii=False) if detail else None,
-            batch=batch,
-        )
-    )
-
-
 def _move(
     comment: Comment,
     action: Action,
@@ -161,7 +176,7 @@ def _move(
     audit_action: str | None = None,
 ) -> State:
     """Apply one action inside the caller's transaction; returns the new state."""
-    before = State(Status(comment.status), comment.deleted_at is not None)
+    before = comment.state
     after = target_state(comment, action)
     reason = strip_forbidden(reason)[:200] or None if reason else None
     now = datetime.now(UTC)
@@ -220,11 +235,38 @@ def _get(comment_id: int) -> Comment:
     return comment
 
 
+def check_expected(value: object) -> str | None:
+    """The status a moderator saw (``expected_status``), if they sent one, else BadRequest."""
+    if value is None or value == "":
+        return None
+    if value not in STATE_LABELS:
+        raise BadRequest(
+            lazy_gettext(
+                "expected_status must be one of: %(labels)s.", labels=", ".join(STATE_LABELS)
+            )
+        )
+    return str(value)
+
+
+STATE_LABELS = tuple(sorted({state.label for state in TRANSITIONS}))
+
+
 def apply(
-    comment_id: int, action: Action, by: Moderator | None = None, reason: str | None = None
+    comment_id: int,
+    action: Action,
+    by: Moderator | None = None,
+    reason: str | None = None,
+    expected: str | None = None,
 ) -> Comment:
-    """Apply a moderation action to one comment and commit."""
+    """Apply a moderation action to one comment and commit.
+
+    ``expected`` is the status the moderator saw ("pending", ..., "deleted"):
+    when the comment has moved on since, StatusChanged (409) says what happened
+    instead of silently overriding another moderator's decision.
+    """
     comment = _get(comment_id)
+    if expected is not None and comment.state.label != expected:
+        raise StatusChanged(comment)
     try:
         _move(comment, action, by, reason)
     except InvalidTransition:
@@ -292,8 +334,7 @@ def act_on_actor(
     comment = _get(comment_id)
     if not comment.remote_addr:
         raise BadRequest(lazy_gettext("This comment has no IP address recorded."))
-    if not 0 < ban_days <= 3650:
-        raise BadRequest(lazy_gettext("Ban length must be 1 to 3650 days."))
+    bans.check_days(ban_days)
     network = ipaddress.ip_network(network_of(comment.remote_addr, scope))
     batch = secrets.token_hex(8)
     pending = db.session.execute(
@@ -310,17 +351,7 @@ def act_on_actor(
         if inside:
             _move(candidate, Action.REJECT, by, "ban", batch)
             result.done.append(candidate.id)
-    expires = datetime.now(UTC) + timedelta(days=ban_days)
-    db.session.add(
-        Ban(
-            network=str(network),
-            reason=f"comment #{comment.id}",
-            expires_at=expires,
-            created_by_id=by.id if by else None,
-            batch=batch,
-        )
-    )
-    audit("ban", by, comment, detail={"network": str(network), "days": ban_days}, batch=batch)
+    bans.ban_network(network, ban_days, f"comment #{comment.id}", by, batch=batch, comment=comment)
     db.session.commit()
     return result
 
@@ -337,12 +368,7 @@ def undo_batch(batch: str, by: Moderator | None) -> BulkResult:
             continue
         _move(comment, Action.RESTORE, by, batch=batch, audit_action="undo")
         result.done.append(comment.id)
-    now = datetime.now(UTC)
-    for ban in db.session.execute(
-        select(Ban).where(Ban.batch == batch, Ban.lifted_at.is_(None))
-    ).scalars():
-        ban.lifted_at = now
-        audit("unban", by, detail={"network": ban.network}, batch=batch)
+    bans.lift_batch(batch, by)
     db.session.commit()
     return result
 
@@ -360,7 +386,7 @@ def admit(comment: Comment) -> None:
             .execution_options(synchronize_session=False)
         )
     if comment.status != Status.PENDING:
-        after = State(Status(comment.status), False)
+        after = State(Status(comment.status))
         detail = {"reason": comment.triage_reason} if comment.triage_reason else None
         audit("triage", None, comment, None, after, detail)
 

@@ -54,6 +54,10 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "code": {"type": "string", "examples": ["captcha_invalid"]},
                     "message": {"type": "string"},
+                    "current_status": {
+                        "type": "string",
+                        "description": "With status_changed: the comment's status now.",
+                    },
                     "fields": {
                         "type": "object",
                         "additionalProperties": {
@@ -324,8 +328,11 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Submit a comment (held for moderation)",
                     "operationId": "postComment",
                     "description": (
-                        "Get a captcha from GET /captcha first. The token is spent by this "
-                        "request whatever its outcome."
+                        "Get a captcha from GET /captcha first. The fields are checked first: "
+                        "when they are invalid the answer is 422 with every field error and "
+                        "the captcha is not looked at (it stays usable, and the attempt does "
+                        "not count against the posting limit). Otherwise the token is spent "
+                        "by this request whatever its outcome."
                     ),
                     "requestBody": {
                         "required": True,
@@ -341,7 +348,8 @@ def openapi_document() -> dict[str, Any]:
                         "413": _error("Body over the size limit."),
                         "415": _error("Not application/json."),
                         "422": _error(
-                            "Invalid fields (all at once), captcha_invalid / captcha_expired, "
+                            "validation_failed: invalid fields (all at once, captcha untouched); "
+                            "captcha_invalid / captcha_expired once the fields are right; "
                             "or comment_rejected (a banned word; kept for moderators)."
                         ),
                     },
@@ -453,7 +461,23 @@ def openapi_document() -> dict[str, Any]:
                             "application/json": {
                                 "schema": {
                                     "type": "object",
-                                    "properties": {"reason": {"type": "string"}},
+                                    "properties": {
+                                        "reason": {"type": "string"},
+                                        "expected_status": {
+                                            "type": "string",
+                                            "enum": [
+                                                "pending",
+                                                "approved",
+                                                "rejected",
+                                                "spam",
+                                                "deleted",
+                                            ],
+                                            "description": (
+                                                "The status the moderator saw; if the comment "
+                                                "has moved on, 409 status_changed."
+                                            ),
+                                        },
+                                    },
                                 }
                             }
                         },
@@ -463,7 +487,11 @@ def openapi_document() -> dict[str, Any]:
                         "400": _error("The body is not a JSON object."),
                         "401": _error("Missing, unknown or revoked token."),
                         "404": _error("No such comment or action."),
-                        "409": _error("The action does not apply to the comment's status."),
+                        "409": _error(
+                            "invalid_transition: the action does not apply to the comment's "
+                            "status; status_changed: it is no longer in expected_status (the "
+                            "error's current_status says where it is)."
+                        ),
                         "413": _error("Body over the size limit."),
                         "415": _error("Not application/json."),
                     },

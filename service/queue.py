@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from .extensions import db
 from .models import Article, Comment, Report, Status
+from .params import Paging, check_page, text_filter
 from .text import strip_forbidden
 
 
@@ -25,6 +26,11 @@ class Queue(enum.StrEnum):
     DELETED = "deleted"
 
 
+ARTICLE_FILTER_MAX = 128
+IP_FILTER_MAX = 45
+TEXT_FILTER_MAX = 100
+
+
 @dataclass
 class QueueFilter:
     queue: Queue = Queue.PENDING
@@ -33,19 +39,24 @@ class QueueFilter:
     text: str | None = None
     page: int = 1
 
+    @classmethod
+    def from_args(cls, queue: Queue, args: Mapping[str, str]) -> QueueFilter:
+        """The filters typed in the dashboard or sent to the moderation API (?article=&ip=&q=)."""
+        return cls(
+            queue=queue,
+            article=text_filter(args.get("article"), ARTICLE_FILTER_MAX),
+            ip=text_filter(args.get("ip"), IP_FILTER_MAX),
+            text=text_filter(args.get("q"), TEXT_FILTER_MAX),
+            page=check_page(args.get("page")),
+        )
+
 
 @dataclass
-class QueuePage:
-    filter: QueueFilter
-    items: list[Comment]
-    total: int
-    per_page: int
+class QueuePage(Paging):
+    filter: QueueFilter = field(default_factory=QueueFilter)
+    items: list[Comment] = field(default_factory=list)
     ip_summary: dict[str, dict[str, int]] = field(default_factory=dict)
     reports: dict[int, list[Report]] = field(default_factory=dict)
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
 
 
 def _in_queue(query: Select, queue: Queue) -> Select:  # type: ignore[type-arg]
@@ -114,10 +125,10 @@ def list_queue(f: QueueFilter) -> QueuePage:
             _ordered(base, f.queue)
             .options(selectinload(Comment.article), selectinload(Comment.parent))
             .limit(per_page)
-            .offset((f.page - 1) * per_page)
+            .offset(Paging(f.page, per_page, total).offset)
         ).scalars()
     )
-    page = QueuePage(f, items, total, per_page)
+    page = QueuePage(f.page, per_page, total, f, items)
     page.ip_summary = ip_summary([c.remote_addr for c in items if c.remote_addr])
     page.reports = reports_for([c.id for c in items if c.open_reports])
     return page

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 
 from flask import current_app
-from flask_babel import lazy_gettext
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
@@ -14,6 +14,17 @@ from .comments import find_public_comment
 from .errors import BadRequest
 from .extensions import db
 from .models import Comment, Report
+
+
+def report_reasons() -> dict[str, str]:
+    """The reasons a reader can pick, with their labels in the current language."""
+    labels = {
+        "spam": gettext("Spam or advertising"),
+        "abuse": gettext("Abuse or personal attack"),
+        "illegal": gettext("Illegal content"),
+        "other": gettext("Something else"),
+    }
+    return {r: labels.get(r, r) for r in current_app.config["REPORT_REASONS"]}
 
 
 def reporter_key(remote_addr: str | None) -> str:

@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import current_app
 
+from .audit_log import audit
 from .extensions import db
 from .models import Article, ModerationMode, Moderator, Setting
-from .moderation import audit
 
 # setting key -> config key holding its default
 DEFAULT_FROM_CONFIG = {

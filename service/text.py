@@ -17,6 +17,12 @@ _FORBIDDEN = re.compile(
 # Invisible characters that only serve to disguise a nickname, or fake content.
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad\u115f\u1160\u3164\uffa0]")
 _SPACES = re.compile(r"\s+")
+# A link in comment text: up to a space, a quote or CJK/full-width punctuation.
+URL_PATTERN = re.compile(r"https?://[^\s<>\"'\u3000-\u303f\uff01-\uff5e]+")
+# NFC makes a text at most three times longer (Unicode's stated bound), so a raw
+# text longer than this many times the limit is too long whatever it normalises to:
+# refuse it without normalising (normalisation can be slow on crafted input).
+NFC_EXPANSION = 3
 
 
 def strip_forbidden(value: str) -> str:
@@ -37,6 +43,8 @@ def clean_body(value: object, max_length: int) -> tuple[str, FieldError | None]:
         value = ""
     if not isinstance(value, str):
         return "", FieldError("invalid", lazy_gettext("The comment must be text."))
+    if len(value) > NFC_EXPANSION * max_length and not _FORBIDDEN.search(value):
+        return value[:max_length], _body_too_long(max_length, len(value))
     text = unicodedata.normalize("NFC", normalise_newlines(value)).strip()
     if _FORBIDDEN.search(text):
         return text, FieldError(
@@ -46,15 +54,19 @@ def clean_body(value: object, max_length: int) -> tuple[str, FieldError | None]:
     if not _INVISIBLE.sub("", text).replace("\u200c", "").replace("\u200d", "").strip():
         return text, FieldError("required", lazy_gettext("Please write a comment."))
     if len(text) > max_length:
-        return text, FieldError(
-            "too_long",
-            lazy_gettext(
-                "The comment can be at most %(max)d characters (now %(length)d).",
-                max=max_length,
-                length=len(text),
-            ),
-        )
+        return text, _body_too_long(max_length, len(text))
     return text, None
+
+
+def _body_too_long(max_length: int, length: int) -> FieldError:
+    return FieldError(
+        "too_long",
+        lazy_gettext(
+            "The comment can be at most %(max)d characters (now %(length)d).",
+            max=max_length,
+            length=length,
+        ),
+    )
 
 
 def clean_nickname(value: object, max_length: int, default: str) -> tuple[str, FieldError | None]:
@@ -67,28 +79,17 @@ def clean_nickname(value: object, max_length: int, default: str) -> tuple[str, F
         return value, FieldError(
             "forbidden_characters", lazy_gettext("The nickname contains characters not allowed.")
         )
+    if len(value) > NFC_EXPANSION * max_length:
+        return value[:max_length], _nickname_too_long(max_length)
     name = _SPACES.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", value))).strip()
     if not name:
         return default, None
     if len(name) > max_length:
-        return name, FieldError(
-            "too_long",
-            lazy_gettext("The nickname can be at most %(max)d characters.", max=max_length),
-        )
+        return name, _nickname_too_long(max_length)
     return name, None
 
 
-def whole_number(value: str | None, limit: int = 10**12) -> int | None:
-    """A non-negative whole number typed in a form (ASCII digits only), else None."""
-    value = (value or "").strip()
-    if not value or len(value) > 20 or not value.isascii() or not value.isdigit():
-        return None
-    if int(value) > limit:
-        return None
-    return int(value)
-
-
-def whole_numbers(values: list[str], most: int = 500) -> list[int]:
-    """The whole numbers among form values (e.g. selected ids), at most ``most``."""
-    numbers = [n for n in (whole_number(v) for v in values) if n is not None]
-    return numbers[:most]
+def _nickname_too_long(max_length: int) -> FieldError:
+    return FieldError(
+        "too_long", lazy_gettext("The nickname can be at most %(max)d characters.", max=max_length)
+    )

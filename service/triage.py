@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from flask_babel import lazy_gettext
 from sqlalchemy import func, select
 
+from .audit_log import audit
 from .errors import BadRequest
 from .extensions import db
-from .i18n import URL_PATTERN
 from .models import (
     Article,
     Comment,
@@ -27,8 +27,8 @@ from .models import (
     TrustRule,
     WordKind,
 )
-from .moderation import audit
 from .settings import mode_for
+from .text import URL_PATTERN
 from .words import matcher
 
 

@@ -14,10 +14,10 @@ import threading
 from flask_babel import lazy_gettext
 from sqlalchemy import delete, select
 
+from .audit_log import audit
 from .errors import BadRequest
 from .extensions import db
 from .models import Moderator, Word, WordKind
-from .moderation import audit
 from .settings import get_setting, put_setting
 from .wordfilter import WordMatcher, normalise
 

@@ -1,10 +1,13 @@
-"""Shared fixtures: an app on a migrated database, a client, solved captchas, comments.
+"""Shared fixtures: an app on a migrated database, clients, accounts, captchas, comments.
 
 The database is SQLite by default. Set ``COMMENTS_TEST_DATABASE_URL`` to a
 PostgreSQL URL (``postgresql+psycopg://postgres@127.0.0.1/test``) to run the
 same suite there. The schema is built once per session by the migrations (not
 ``create_all``), then each test gets a fresh copy (SQLite) or empty tables
 (PostgreSQL).
+
+Moderator and admin accounts use the names and passwords in ``helpers.py``;
+test files import those (and the sign-in helpers) from there.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
+from helpers import ADMIN, ADMIN_PASSWORD, MOD_PASSWORD, MODERATOR, add_account, login
 from sqlalchemy import text
 
 from service import create_app
@@ -37,6 +41,9 @@ def base_config(database_url: str, **overrides: Any) -> dict[str, Any]:
         "DATABASE_URL": database_url,
         "RATELIMIT_ENABLED": False,
         "ALLOWED_ORIGINS": ["https://www.portal.example"],
+        # Still scrypt, at a cost that keeps the suite fast; each hash records its own
+        # cost, so checking a password works the same as with the default.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
     }
     config.update(overrides)
     return config
@@ -121,6 +128,11 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
 def ctx(app: Flask) -> Iterator[None]:
     """An application context, for calling services directly."""
     with app.test_request_context():
@@ -174,3 +186,40 @@ def make_comment(app: Flask) -> Callable[..., int]:
             return comment.id
 
     return factory
+
+
+@pytest.fixture
+def pending(make_comment: Callable[..., int]) -> Callable[..., int]:
+    """Make a pending comment (same arguments as ``make_comment``)."""
+    return lambda **fields: make_comment(**{"status": Status.PENDING, **fields})
+
+
+# --- moderators -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def moderator(app: Flask) -> str:
+    """An ordinary moderator account (MODERATOR, MOD_PASSWORD); returns its name."""
+    return add_account(app, MODERATOR, MOD_PASSWORD)
+
+
+@pytest.fixture
+def admin(app: Flask) -> str:
+    """An admin account (ADMIN, ADMIN_PASSWORD); returns its name."""
+    return add_account(app, ADMIN, ADMIN_PASSWORD, admin=True)
+
+
+@pytest.fixture
+def mod_client(app: Flask, moderator: str) -> FlaskClient:
+    """A client of its own (not ``client``), signed in to the dashboard as the moderator."""
+    signed_in = app.test_client()
+    assert login(signed_in, moderator, MOD_PASSWORD).status_code == 303
+    return signed_in
+
+
+@pytest.fixture
+def admin_client(app: Flask, admin: str) -> FlaskClient:
+    """A client of its own (not ``client``), signed in to the dashboard as the admin."""
+    signed_in = app.test_client()
+    assert login(signed_in, admin, ADMIN_PASSWORD).status_code == 303
+    return signed_in

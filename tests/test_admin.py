@@ -6,46 +6,24 @@ import html
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.security import generate_password_hash
+from helpers import ADMIN, MOD_PASSWORD, MODERATOR, form_post, login
 from werkzeug.test import TestResponse
 
 from service import auth, bans, triage, words
 from service.extensions import db
 from service.models import Moderator, RuleKind, Status, WordKind
 
-MODERATOR = "xiaowang"
-MOD_PASSWORD = "审核员的密码-correct-horse"
-ADMIN = "laoli"
-ADMIN_PASSWORD = "管理员的密码-battery-staple"
 NEW_PASSWORD = "新的密码-tr0ub4dor-and-3"
 ARTICLE = "67584"
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 TOO_SHORT = "密码至少需要 10 个字符。"
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def csrf_token(client: FlaskClient) -> str:
-    page = client.get("/mod/login").get_data(as_text=True)
-    match = CSRF_META.search(page)
-    assert match, page
-    return match.group(1)
-
-
-def login(client: FlaskClient, name: str, password: str) -> TestResponse:
-    data = {"csrf_token": csrf_token(client), "username": name, "password": password}
-    return client.post("/mod/login", data=data)
-
-
-def form_post(client: FlaskClient, path: str, data: dict[str, Any] | None = None) -> TestResponse:
-    return client.post(path, data={"csrf_token": csrf_token(client), **(data or {})})
 
 
 def text_of(response: TestResponse) -> str:
@@ -62,41 +40,6 @@ def find(app: Flask, name: str) -> Moderator:
 
 def can_log_in(app: Flask, name: str, password: str) -> bool:
     return login(app.test_client(), name, password).status_code == 303
-
-
-@pytest.fixture
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still scrypt, at a cost that keeps the suite fast (the hash records its own cost)."""
-    monkeypatch.setattr(
-        auth, "generate_password_hash", partial(generate_password_hash, method="scrypt:1024:8:1")
-    )
-
-
-def add_account(app: Flask, name: str, password: str, admin: bool = False) -> str:
-    with app.app_context():
-        auth.add_moderator(name, password, admin=admin)
-    return name
-
-
-@pytest.fixture
-def moderator(app: Flask, fast_hashing: None) -> str:
-    return add_account(app, MODERATOR, MOD_PASSWORD)
-
-
-@pytest.fixture
-def mod_client(app: Flask, moderator: str) -> FlaskClient:
-    """A client signed in as an ordinary moderator."""
-    client = app.test_client()
-    assert login(client, moderator, MOD_PASSWORD).status_code == 303
-    return client
-
-
-@pytest.fixture
-def admin_client(app: Flask, client: FlaskClient, fast_hashing: None) -> FlaskClient:
-    """The test's client, signed in as an admin."""
-    add_account(app, ADMIN, ADMIN_PASSWORD, admin=True)
-    assert login(client, ADMIN, ADMIN_PASSWORD).status_code == 303
-    return client
 
 
 # --- who may see the admin pages -----------------------------------------------------------

@@ -66,6 +66,23 @@ def test_every_default_is_documented_in_the_readme(key):
     assert key in readme_settings(), f"COMMENTS_{key} is missing from README.md's settings table"
 
 
+@pytest.mark.parametrize("name", ["PUBLIC_MAX_AGE", "COUNTS_MAX_AGE"])
+def test_public_cache_lifetime_reaches_every_public_answer(monkeypatch, build_app, name):
+    monkeypatch.setenv(f"COMMENTS_{name}", "7")
+    client = build_app().test_client()
+
+    for path in ("/api/v1/counts?article=1", "/api/v1/articles/1/comments"):
+        assert "max-age=7" in client.get(path).headers["Cache-Control"], path
+    assert "s-maxage=7" in client.get("/embed/1").headers["Cache-Control"]
+
+
+def test_the_new_name_wins_over_the_old_one(monkeypatch, build_app):
+    monkeypatch.setenv("COMMENTS_COUNTS_MAX_AGE", "7")
+    monkeypatch.setenv("COMMENTS_PUBLIC_MAX_AGE", "9")
+
+    assert build_app().config["PUBLIC_MAX_AGE"] == 9
+
+
 def test_every_documented_setting_exists():
     unknown = set(readme_settings()) - set(DEFAULTS)
 
@@ -111,7 +128,7 @@ def test_environment_limit_is_enforced(monkeypatch, build_app):
         ("CAPTCHA_TEST_MODE", "false", False),
         ("RATELIMIT_ENABLED", "false", False),
         ("CAPTCHA_TTL", "300", 300),
-        ("COUNTS_MAX_AGE", "0", 0),
+        ("PUBLIC_MAX_AGE", "0", 0),
         ("ALLOWED_ORIGINS", '["https://a.example", "*"]', ["https://a.example", "*"]),
         ("LANGUAGES", '["en"]', ["en"]),
         ("DEFAULT_NICKNAME", "游客", "游客"),

@@ -7,7 +7,6 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -15,48 +14,25 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.security import generate_password_hash
+from helpers import ADMIN, MOD_PASSWORD, MODERATOR, add_account, csrf_token, form_post, login
+from werkzeug.security import check_password_hash
 from werkzeug.test import TestResponse
 
 from service import auth, bans, moderation, reports, words
 from service.articles import ensure_article
+from service.config import DEFAULTS
 from service.extensions import db
-from service.models import Comment, Moderator, Status, WordKind
+from service.models import Comment, Status, WordKind
 
-MODERATOR = "xiaowang"
-MOD_PASSWORD = "审核员的密码-correct-horse"
-ADMIN = "laoli"
-ADMIN_PASSWORD = "管理员的密码-battery-staple"
 ARTICLE = "67584"
 PORTAL_URL = "https://www.portal.example/zcjh/zhengwu/67584.html"
 TITLE = "关于进一步优化政务服务的实施意见"
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 LOGIN_ERROR = re.compile(r'<p class="flash flash-error" role="alert">(.*?)</p>', re.S)
 WRONG_CREDENTIALS = "用户名或密码错误。"
 LOCKED = "登录失败次数过多，请几分钟后再试。"
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def csrf_token(client: FlaskClient, **kwargs: Any) -> str:
-    """The CSRF token from the <meta> of a dashboard page (the sign-in page has one too)."""
-    page = client.get("/mod/login", **kwargs).get_data(as_text=True)
-    match = CSRF_META.search(page)
-    assert match, page
-    return match.group(1)
-
-
-def login(
-    client: FlaskClient, name: str, password: str, next: str | None = None, **kwargs: Any
-) -> TestResponse:
-    token = csrf_token(client, **kwargs)
-    return client.post(
-        "/mod/login",
-        query_string={"next": next} if next is not None else None,
-        data={"csrf_token": token, "username": name, "password": password},
-        **kwargs,
-    )
 
 
 def login_error(response: TestResponse) -> str:
@@ -67,15 +43,6 @@ def login_error(response: TestResponse) -> str:
 
 def signed_in(client: FlaskClient) -> bool:
     return client.get("/mod/").status_code == 200
-
-
-def form_post(
-    client: FlaskClient, path: str, data: dict[str, Any] | None = None, as_json: bool = False
-) -> TestResponse:
-    """A dashboard form submission with its CSRF token (JSON answer if ``as_json``)."""
-    headers = {"Accept": "application/json"} if as_json else {}
-    payload = {"csrf_token": csrf_token(client), **(data or {})}
-    return client.post(path, data=payload, headers=headers)
 
 
 def text_of(response: TestResponse) -> str:
@@ -101,54 +68,6 @@ def tab_counts(page: str) -> dict[str, int]:
 
 def public_count(client: FlaskClient, key: str) -> int:
     return client.get("/api/v1/counts", query_string={"article": key}).get_json()["counts"][key]
-
-
-# --- fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still scrypt, at a cost that keeps the suite fast (the hash records its own cost)."""
-    monkeypatch.setattr(
-        auth, "generate_password_hash", partial(generate_password_hash, method="scrypt:1024:8:1")
-    )
-
-
-def add_account(app: Flask, name: str, password: str, admin: bool = False) -> str:
-    with app.app_context():
-        auth.add_moderator(name, password, admin=admin)
-    return name
-
-
-@pytest.fixture
-def moderator(app: Flask, fast_hashing: None) -> str:
-    return add_account(app, MODERATOR, MOD_PASSWORD)
-
-
-@pytest.fixture
-def admin(app: Flask, fast_hashing: None) -> str:
-    return add_account(app, ADMIN, ADMIN_PASSWORD, admin=True)
-
-
-@pytest.fixture
-def mod_client(client: FlaskClient, moderator: str) -> FlaskClient:
-    """A client signed in as an ordinary moderator."""
-    assert login(client, moderator, MOD_PASSWORD).status_code == 303
-    return client
-
-
-@pytest.fixture
-def admin_client(app: Flask, admin: str) -> FlaskClient:
-    """A second client, signed in as an admin."""
-    other = app.test_client()
-    assert login(other, admin, ADMIN_PASSWORD).status_code == 303
-    return other
-
-
-@pytest.fixture
-def pending(make_comment: Callable[..., int]) -> Callable[..., int]:
-    """Make a pending comment."""
-    return lambda **fields: make_comment(**{"status": Status.PENDING, **fields})
 
 
 # --- signing in -------------------------------------------------------------------------
@@ -232,7 +151,7 @@ def test_logout_ends_the_session(mod_client):
 
 
 @pytest.fixture
-def limited_app(make_app: Callable[..., Flask], fast_hashing: None) -> Flask:
+def limited_app(make_app: Callable[..., Flask]) -> Flask:
     app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN_USER="3 per 15 minutes")
     add_account(app, MODERATOR, MOD_PASSWORD)
     return app
@@ -282,7 +201,7 @@ def session_cookie(response: TestResponse) -> str:
 
 
 @pytest.mark.parametrize("secure", [False, True], ids=["http", "https-only"])
-def test_session_cookie_flags(make_app, fast_hashing, secure):
+def test_session_cookie_flags(make_app, secure):
     app = make_app(SESSION_COOKIE_SECURE=secure)
     add_account(app, MODERATOR, MOD_PASSWORD)
     client = app.test_client()
@@ -311,14 +230,24 @@ def test_public_pages_ignore_the_moderator_session(mod_client, path):
     assert "cookie" not in response.headers.get("Vary", "").lower()
 
 
-def test_passwords_are_stored_hashed(app):
-    moderator = add_account(app, MODERATOR, MOD_PASSWORD)  # at the real cost
+@pytest.mark.parametrize(
+    ("method", "recorded"),
+    [
+        (DEFAULTS["PASSWORD_HASH_METHOD"], "scrypt:32768:8:1"),  # werkzeug's full cost
+        ("scrypt:1024:8:1", "scrypt:1024:8:1"),  # the cheaper cost conftest sets for speed
+    ],
+    ids=["default", "test-suite"],
+)
+def test_passwords_are_stored_as_scrypt_hashes_of_the_configured_cost(make_app, method, recorded):
+    app = make_app(PASSWORD_HASH_METHOD=method)
+    add_account(app, MODERATOR, MOD_PASSWORD)
 
     with app.app_context():
-        stored = db.session.execute(db.select(Moderator).filter_by(username=moderator)).scalar_one()
+        stored = auth.find_moderator(MODERATOR).password_hash
 
-    assert stored.password_hash.startswith("scrypt:")
-    assert MOD_PASSWORD not in stored.password_hash
+    assert stored.split("$")[0] == recorded
+    assert MOD_PASSWORD not in stored
+    assert check_password_hash(stored, MOD_PASSWORD)
 
 
 def test_passwords_never_reach_the_logs(client, moderator, caplog):

@@ -6,23 +6,19 @@ import hashlib
 import html
 import re
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.security import generate_password_hash
+from helpers import MODERATOR, csrf_token
 from werkzeug.test import TestResponse
 
 from service import auth, moderation
 from service.extensions import db
 from service.models import ApiToken, AuditEntry, Comment, Status
 
-MODERATOR = "xiaowang"
-MOD_PASSWORD = "审核员的密码-correct-horse"
 ARTICLE = "67584"
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 NEW_TOKEN = re.compile(r'<code class="token" id="new-token">([^<]+)</code>')
 MODERATION_FIELDS = {
     "id",
@@ -67,17 +63,6 @@ def comment_row(app: Flask, comment_id: int) -> Comment:
 
 
 @pytest.fixture
-def moderator(app: Flask, monkeypatch: pytest.MonkeyPatch) -> str:
-    # Still scrypt, at a cost that keeps the suite fast (the hash records its own cost).
-    monkeypatch.setattr(
-        auth, "generate_password_hash", partial(generate_password_hash, method="scrypt:1024:8:1")
-    )
-    with app.app_context():
-        auth.add_moderator(MODERATOR, MOD_PASSWORD)
-    return MODERATOR
-
-
-@pytest.fixture
 def token(app: Flask, moderator: str) -> str:
     with app.app_context():
         found = auth.find_moderator(moderator)
@@ -93,11 +78,6 @@ def api(client: FlaskClient, token: str) -> Callable[..., TestResponse]:
         return client.open(f"/api/v1/mod{path}", method=method, headers=bearer(token), **kwargs)
 
     return call
-
-
-@pytest.fixture
-def pending(make_comment: Callable[..., int]) -> Callable[..., int]:
-    return lambda **fields: make_comment(**{"status": Status.PENDING, **fields})
 
 
 # --- authentication ---------------------------------------------------------------------
@@ -157,22 +137,9 @@ def test_actions_need_a_token_too(app, client, pending):
 # --- tokens from the dashboard ----------------------------------------------------------------
 
 
-def csrf_token(client: FlaskClient) -> str:
-    match = CSRF_META.search(client.get("/mod/login").get_data(as_text=True))
-    assert match
-    return match.group(1)
-
-
-@pytest.fixture
-def dashboard(client: FlaskClient, moderator: str) -> FlaskClient:
-    data = {"csrf_token": csrf_token(client), "username": moderator, "password": MOD_PASSWORD}
-    assert client.post("/mod/login", data=data).status_code == 303
-    return client
-
-
-def test_token_created_in_dashboard_is_shown_once(app, dashboard):
-    response = dashboard.post(
-        "/mod/tokens", data={"csrf_token": csrf_token(dashboard), "name": "内容管理系统"}
+def test_token_created_in_dashboard_is_shown_once(app, mod_client):
+    response = mod_client.post(
+        "/mod/tokens", data={"csrf_token": csrf_token(mod_client), "name": "内容管理系统"}
     )
 
     assert response.status_code == 200
@@ -181,16 +148,16 @@ def test_token_created_in_dashboard_is_shown_once(app, dashboard):
     assert found
     new_token = html.unescape(found.group(1))
     assert new_token.startswith("cmt_")
-    later = dashboard.get("/mod/tokens").get_data(as_text=True)
+    later = mod_client.get("/mod/tokens").get_data(as_text=True)
     assert "内容管理系统" in later
     assert new_token not in later
     assert 'id="new-token"' not in later
-    api_call = dashboard.get("/api/v1/mod/comments", headers=bearer(new_token))
+    api_call = mod_client.get("/api/v1/mod/comments", headers=bearer(new_token))
     assert api_call.status_code == 200
 
 
-def test_token_creation_needs_csrf(app, dashboard):
-    response = dashboard.post("/mod/tokens", data={"name": "偷偷建的"})
+def test_token_creation_needs_csrf(app, mod_client):
+    response = mod_client.post("/mod/tokens", data={"name": "偷偷建的"})
 
     assert response.status_code == 400
     with app.app_context():
@@ -210,14 +177,14 @@ def test_only_a_hash_of_the_token_is_stored(app, token):
     assert all(token not in str(value) for value in stored[0])
 
 
-def test_revoking_in_the_dashboard_stops_the_token(dashboard, token):
-    page = dashboard.get("/mod/tokens").get_data(as_text=True)
+def test_revoking_in_the_dashboard_stops_the_token(mod_client, token):
+    page = mod_client.get("/mod/tokens").get_data(as_text=True)
     revoke_path = re.search(r'action="(/mod/tokens/\d+/revoke)"', page)
     assert revoke_path
 
-    dashboard.post(revoke_path.group(1), data={"csrf_token": csrf_token(dashboard)})
+    mod_client.post(revoke_path.group(1), data={"csrf_token": csrf_token(mod_client)})
 
-    assert unauthorized(dashboard.get("/api/v1/mod/comments", headers=bearer(token)))
+    assert unauthorized(mod_client.get("/api/v1/mod/comments", headers=bearer(token)))
 
 
 # --- listing ----------------------------------------------------------------------------
@@ -456,12 +423,12 @@ def test_the_api_uses_no_session_and_no_csrf(app, client, token, pending):
     assert comment_row(app, comment).status == Status.APPROVED
 
 
-def test_a_dashboard_session_is_not_a_token(dashboard, pending):
+def test_a_dashboard_session_is_not_a_token(mod_client, pending):
     comment = pending(body="只有会话，没有令牌")
 
-    response = dashboard.post(
+    response = mod_client.post(
         f"/api/v1/mod/comments/{comment}/approve",
-        headers={"X-CSRFToken": csrf_token(dashboard)},
+        headers={"X-CSRFToken": csrf_token(mod_client)},
     )
 
     assert unauthorized(response)

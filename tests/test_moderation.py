@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select, text
-from werkzeug.security import generate_password_hash
 
 from service import auth, bans, moderation, reports, stats
 from service.errors import BadRequest, NotFound
@@ -134,18 +133,9 @@ def open_reports_of(comment_id: int) -> list[Report]:
     )
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """scrypt costs 0.1 s per account; these tests need accounts, not strong hashes."""
-    monkeypatch.setattr(
-        auth,
-        "generate_password_hash",
-        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"),
-    )
-
-
 @pytest.fixture
 def editor(ctx: None) -> Moderator:
+    """A moderator whose Chinese name the audit entries must carry as typed."""
     return auth.add_moderator("编辑小王", PASSWORD)
 
 

@@ -112,15 +112,16 @@ def test_submissions_and_captchas_are_counted_by_outcome(metrics_app):
     before = parse(scrape_text(client))
 
     assert post(client, "一条正常的评论") == 202
-    assert post(client, "", right=False) == 422  # empty text and a wrong answer
+    assert post(client, "", right=False) == 422  # empty text: the captcha is not looked at
+    assert post(client, "字段正确", right=False) == 422  # a wrong answer
     after = parse(scrape_text(client))
 
     def delta(name: str, **labels: str) -> float:
         return total(after, name, **labels) - total(before, name, **labels)
 
     assert delta("comments_submitted_total", outcome="pending") == 1
-    assert delta("comments_submitted_total", outcome="invalid") == 1
-    assert delta("captcha_total", event="issued") == 2
+    assert delta("comments_submitted_total", outcome="invalid") == 2
+    assert delta("captcha_total", event="issued") == 3
     assert delta("captcha_total", event="solved") == 1
     assert delta("captcha_total", event="failed") == 1
 

@@ -14,7 +14,6 @@ import secrets
 import subprocess
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 from tcp_proxy import Gunicorn, clean_environ, fetch
-from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
 from service import auth, captcha
@@ -114,7 +112,7 @@ def test_demo_is_framed_by_itself_only(client):
     [
         ("/no-such-page", 404, ["'none'"]),
         ("/mod/no-such-page", 404, ["'none'"]),
-        ("/embed/bad%20key!", 404, ["'self'", PORTAL]),
+        ("/embed/bad%20key!", 400, ["'self'", PORTAL]),
         (f"/embed/{ARTICLE}?page=nope", 400, ["'self'", PORTAL]),
     ],
     ids=["unknown-route", "unknown-dashboard-page", "widget-bad-key", "widget-bad-page"],
@@ -220,7 +218,10 @@ LIMITED: dict[str, tuple[str, Callable[[FlaskClient, int], TestResponse]]] = {
     "captcha": ("RATELIMIT_CAPTCHA", lambda c, _id: c.get("/captcha", headers=JSON)),
     "post": (
         "RATELIMIT_POST",
-        lambda c, _id: c.post(f"/api/v1/articles/{ARTICLE}/comments", json={}, headers=JSON),
+        # Fields right, no captcha: an attempt that counts (field errors alone do not).
+        lambda c, _id: c.post(
+            f"/api/v1/articles/{ARTICLE}/comments", json={"body": "限流测试"}, headers=JSON
+        ),
     ),
     "like": (
         "RATELIMIT_LIKE",
@@ -317,14 +318,6 @@ def test_production_start_accepts_a_random_key(tmp_path):
 # --- secrets stay out of logs, cookies and tokens ---------------------------------------------
 
 
-@pytest.fixture
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still scrypt, at a cost that keeps the suite fast (the hash records its own cost)."""
-    monkeypatch.setattr(
-        auth, "generate_password_hash", partial(generate_password_hash, method="scrypt:1024:8:1")
-    )
-
-
 def app_json_formatter() -> logging.Formatter:
     """The formatter of the app's JSON log handler on the root logger."""
     for handler in logging.getLogger().handlers:
@@ -333,7 +326,7 @@ def app_json_formatter() -> logging.Formatter:
     pytest.fail("the app did not install its JSON log handler")
 
 
-def test_secrets_never_reach_logs_cookies_or_tokens(make_app, caplog, fast_hashing):
+def test_secrets_never_reach_logs_cookies_or_tokens(make_app, caplog):
     caplog.set_level(logging.DEBUG)
     secret_key = secrets.token_hex(32)
     app = make_app(SECRET_KEY=secret_key)

@@ -9,31 +9,29 @@ from flask_login import current_user
 
 from .. import auth, bans, triage, words
 from ..audit_log import AuditFilter, known_actions, list_entries
-from ..comments import check_page
 from ..errors import BadRequest, ServiceError
 from ..models import ModerationMode, Role, WordKind
-from ..queue import queue_counts
+from ..params import check_page, text_filter, whole_number, whole_numbers
 from ..settings import get_setting, update_settings
-from ..text import whole_number, whole_numbers
-from .dashboard import admin_required, service_error
+from .dashboard import service_error
 
 bp = Blueprint("admin", __name__, url_prefix="/mod/admin")
 bp.register_error_handler(ServiceError, service_error)
 
 
 def page(template: str, **context: object) -> str:
-    return render_template(template, counts=queue_counts(), tab=None, **context)
+    return render_template(template, **context)
 
 
 @bp.get("/moderators")
-@admin_required
+@auth.admin_required
 def moderators() -> ResponseReturnValue:
     """Moderator accounts."""
     return page("admin/moderators.html", moderators=auth.list_moderators(), roles=Role)
 
 
 @bp.post("/moderators")
-@admin_required
+@auth.admin_required
 def add_moderator() -> ResponseReturnValue:
     """Create a moderator or admin account."""
     auth.add_moderator(
@@ -47,7 +45,7 @@ def add_moderator() -> ResponseReturnValue:
 
 
 @bp.post("/moderators/<username>")
-@admin_required
+@auth.admin_required
 def change_moderator(username: str) -> ResponseReturnValue:
     """Disable, enable, change the role or reset the password of an account."""
     change = request.form.get("change")
@@ -69,7 +67,7 @@ def change_moderator(username: str) -> ResponseReturnValue:
 
 
 @bp.get("/words")
-@admin_required
+@auth.admin_required
 def word_lists() -> ResponseReturnValue:
     """Banned and suspect words."""
     return page(
@@ -80,7 +78,7 @@ def word_lists() -> ResponseReturnValue:
 
 
 @bp.post("/words")
-@admin_required
+@auth.admin_required
 def add_words() -> ResponseReturnValue:
     """Add words, one per line or separated by commas."""
     kind = WordKind.BANNED if request.form.get("kind") == "banned" else WordKind.SUSPECT
@@ -90,7 +88,7 @@ def add_words() -> ResponseReturnValue:
 
 
 @bp.post("/words/remove")
-@admin_required
+@auth.admin_required
 def remove_words() -> ResponseReturnValue:
     ids = whole_numbers(request.form.getlist("ids"))
     removed = words.remove_words(ids, current_user)
@@ -99,7 +97,7 @@ def remove_words() -> ResponseReturnValue:
 
 
 @bp.get("/rules")
-@admin_required
+@auth.admin_required
 def rules() -> ResponseReturnValue:
     """Trust rules, evaluated in order."""
     return page("admin/rules.html", rules=triage.list_rules(), labels=triage.RULE_LABELS)
@@ -116,7 +114,7 @@ def _int(name: str) -> int | None:
 
 
 @bp.post("/rules")
-@admin_required
+@auth.admin_required
 def save_rules() -> ResponseReturnValue:
     changes = {
         rule.id: {
@@ -133,14 +131,14 @@ def save_rules() -> ResponseReturnValue:
 
 
 @bp.get("/bans")
-@admin_required
+@auth.admin_required
 def ban_list() -> ResponseReturnValue:
     """Active bans."""
     return page("admin/bans.html", bans=bans.active_bans())
 
 
 @bp.post("/bans")
-@admin_required
+@auth.admin_required
 def add_ban() -> ResponseReturnValue:
     typed = request.form.get("days", "").strip()
     days = whole_number(typed, limit=3650)
@@ -157,7 +155,7 @@ def add_ban() -> ResponseReturnValue:
 
 
 @bp.post("/bans/<int:ban_id>/lift")
-@admin_required
+@auth.admin_required
 def lift_ban(ban_id: int) -> ResponseReturnValue:
     bans.lift_ban(ban_id, current_user)
     flash(gettext("Ban lifted."), "success")
@@ -165,7 +163,7 @@ def lift_ban(ban_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/settings")
-@admin_required
+@auth.admin_required
 def settings() -> ResponseReturnValue:
     """Site-wide moderation mode and reject reasons."""
     return page(
@@ -177,7 +175,7 @@ def settings() -> ResponseReturnValue:
 
 
 @bp.post("/settings")
-@admin_required
+@auth.admin_required
 def save_settings() -> ResponseReturnValue:
     mode = request.form.get("mode", "pre")
     if mode not in ("pre", "post"):
@@ -193,13 +191,13 @@ def save_settings() -> ResponseReturnValue:
 
 
 @bp.get("/audit")
-@admin_required
+@auth.admin_required
 def audit_log() -> ResponseReturnValue:
     """Who did what and when, newest first."""
     comment = request.args.get("comment", "").strip()
     f = AuditFilter(
-        actor=request.args.get("actor", "").strip() or None,
-        action=request.args.get("action", "").strip() or None,
+        actor=text_filter(request.args.get("actor"), 64),
+        action=text_filter(request.args.get("action"), 32),
         comment_id=whole_number(comment),
         page=check_page(request.args.get("page")),
     )

@@ -12,9 +12,11 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from .. import comments, likes, moderation
 from ..articles import check_key
-from ..errors import BadRequest
-from ..extensions import limiter
+from ..errors import BadRequest, ValidationFailed
+from ..limits import free_attempt, like_limit, post_limit
 from ..openapi import openapi_document
+from ..params import check_page, check_sort
+from ..templating import local
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -36,7 +38,7 @@ def json_body() -> dict[str, Any]:
 
 def counts_response(keys: list[str]) -> Response:
     response = jsonify(counts=comments.count_comments(keys))
-    response.headers["Cache-Control"] = f"public, max-age={current_app.config['COUNTS_MAX_AGE']}"
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['PUBLIC_MAX_AGE']}"
     response.add_etag()
     return response.make_conditional(request)
 
@@ -71,7 +73,7 @@ def comment_json(comment: Any) -> dict[str, Any]:
         "id": comment.id,
         "author": comment.author,
         "body": comment.body,
-        "created_at": comment.created_at.isoformat(),
+        "created_at": local(comment.created_at).isoformat(),
         "likes": comment.likes,
         "reply_to": reply_to,
     }
@@ -82,8 +84,8 @@ def list_comments(article: str) -> ResponseReturnValue:
     """One page of an article's approved comments, newest first."""
     page = comments.list_comments(
         check_key(article),
-        comments.check_page(request.args.get("page")),
-        comments.check_sort(request.args.get("sort")),
+        check_page(request.args.get("page")),
+        check_sort(request.args.get("sort")),
     )
     response = jsonify(
         article=page.article_key,
@@ -95,19 +97,23 @@ def list_comments(article: str) -> ResponseReturnValue:
         per_page=page.per_page,
         comments=[comment_json(c) for c in page.comments],
     )
-    response.headers["Cache-Control"] = f"public, max-age={current_app.config['COUNTS_MAX_AGE']}"
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['PUBLIC_MAX_AGE']}"
     return response
 
 
 @bp.post("/articles/<article>/comments")
-@limiter.limit(lambda: current_app.config["RATELIMIT_POST"], scope="post-comment")
+@post_limit
 def post_comment(article: str) -> ResponseReturnValue:
     """Submit a comment; it waits for a moderator (202 pending)."""
     key = check_key(article)
     submission = comments.Submission.from_fields(
         key, json_body(), request.remote_addr, request.headers.get("User-Agent")
     )
-    posted = comments.post_comment(submission)
+    try:
+        posted = comments.post_comment(submission)
+    except ValidationFailed as error:
+        free_attempt(error)
+        raise
     # Anything not published reads "pending": a spammer must not learn he was caught.
     status = "approved" if posted.comment.is_public else "pending"
     # owner_key lets this browser show the comment as 审核中 and withdraw it.
@@ -131,7 +137,7 @@ def withdraw_comment(article: str, comment_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/articles/<article>/comments/<int:comment_id>/like")
-@limiter.limit(lambda: current_app.config["RATELIMIT_LIKE"], scope="like")
+@like_limit
 def like_comment(article: str, comment_id: int) -> ResponseReturnValue:
     """赞 a published comment, once per reader."""
     reader = likes.reader_from_cookie(request.cookies.get(likes.COOKIE))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from functools import wraps
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -13,7 +10,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     jsonify,
     redirect,
     render_template,
@@ -22,37 +18,21 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import format_timedelta, gettext
+from flask_babel import gettext
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
-from markupsafe import Markup
 
-from .. import articles, auth, moderation, stats, words
-from ..comments import check_page
-from ..errors import ServiceError
+from .. import articles, auth, moderation, stats
+from ..errors import ServiceError, with_retry_after
 from ..extensions import limiter
 from ..forms import LoginForm
-from ..models import Comment, ModerationMode, Status
+from ..models import ModerationMode
+from ..params import whole_number, whole_numbers
 from ..queue import Queue, QueueFilter, list_queue, queue_counts
+from ..security import SESSION_BLUEPRINTS
 from ..settings import get_setting
-from ..text import whole_number, whole_numbers
-from ..wordfilter import highlight
-from .widget import report_reasons
 
 bp = Blueprint("dashboard", __name__, url_prefix="/mod")
-
-
-def admin_required(view: Any) -> Any:
-    """Admins only; moderators get a 403."""
-
-    @wraps(view)
-    @login_required
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_admin:
-            raise auth.Forbidden()
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def wants_json() -> bool:
@@ -76,9 +56,7 @@ def login_locked(error: RateLimitExceeded) -> ResponseReturnValue:
         response = Response(
             render_template("dashboard/login.html", form=LoginForm(), error=message), status=429
         )
-    if error.retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, int(error.retry_after)))
-    return response
+    return with_retry_after(response, error)
 
 
 def _failed_login(response: Response) -> bool:
@@ -125,27 +103,20 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for(".login"), code=303)
 
 
+@bp.app_context_processor
+def dashboard_context() -> dict[str, object]:
+    """The tab counts and the current tab, on every signed-in dashboard and admin page."""
+    if request.blueprint not in SESSION_BLUEPRINTS or not current_user.is_authenticated:
+        return {}
+    tab = (request.view_args or {}).get("queue") if request.endpoint == "dashboard.queue" else None
+    return {"counts": queue_counts(), "tab": tab if tab in set(Queue) else None}
+
+
 @bp.get("/")
 @login_required
 def home() -> ResponseReturnValue:
     """Today's numbers and 30 days of comments by status."""
-    return render_template(
-        "dashboard/home.html", stats=stats.dashboard(), counts=queue_counts(), tab=None
-    )
-
-
-def queue_filter(queue: str) -> QueueFilter:
-    try:
-        chosen = Queue(queue)
-    except ValueError:
-        abort(404)
-    return QueueFilter(
-        queue=chosen,
-        article=(request.args.get("article") or "").strip()[:128] or None,
-        ip=(request.args.get("ip") or "").strip()[:45] or None,
-        text=(request.args.get("q") or "").strip()[:100] or None,
-        page=check_page(request.args.get("page")),
-    )
+    return render_template("dashboard/home.html", stats=stats.dashboard())
 
 
 @bp.get("/queue", defaults={"queue": "pending"})
@@ -153,12 +124,13 @@ def queue_filter(queue: str) -> QueueFilter:
 @login_required
 def queue(queue: str) -> ResponseReturnValue:
     """One queue of comments, filtered by article, IP or text."""
-    f = queue_filter(queue)
+    try:
+        chosen = Queue(queue)
+    except ValueError:
+        abort(404)
     return render_template(
         "dashboard/queue.html",
-        page=list_queue(f),
-        counts=queue_counts(),
-        tab=f.queue,
+        page=list_queue(QueueFilter.from_args(chosen, request.args)),
         reject_reasons=get_setting("reject_reasons"),
         actions=moderation.Action,
     )
@@ -185,7 +157,11 @@ def act(comment_id: int, action: str) -> ResponseReturnValue:
     """Apply a moderation action to one comment."""
     chosen = parse_action(action)
     comment = moderation.apply(
-        comment_id, chosen, by=current_user, reason=request.form.get("reason") or None
+        comment_id,
+        chosen,
+        by=current_user,
+        reason=request.form.get("reason") or None,
+        expected=moderation.check_expected(request.form.get("expected_status")),
     )
     message = gettext(
         "Comment #%(id)d: %(action)s.", id=comment.id, action=moderation.action_label(chosen)
@@ -254,10 +230,8 @@ def article(key: str) -> ResponseReturnValue:
     return render_template(
         "dashboard/article.html",
         article=found,
-        counts=queue_counts(),
         article_counts=queue_counts(f),
         modes=ModerationMode,
-        tab=None,
     )
 
 
@@ -283,11 +257,7 @@ def article_settings(key: str) -> ResponseReturnValue:
 def tokens() -> ResponseReturnValue:
     """The signed-in moderator's API tokens."""
     return render_template(
-        "dashboard/tokens.html",
-        tokens=auth.list_tokens(current_user),
-        new_token=None,
-        counts=queue_counts(),
-        tab=None,
+        "dashboard/tokens.html", tokens=auth.list_tokens(current_user), new_token=None
     )
 
 
@@ -298,11 +268,7 @@ def create_token() -> ResponseReturnValue:
     token = auth.create_token(current_user, request.form.get("name", ""))
     response = Response(
         render_template(
-            "dashboard/tokens.html",
-            tokens=auth.list_tokens(current_user),
-            new_token=token,
-            counts=queue_counts(),
-            tab=None,
+            "dashboard/tokens.html", tokens=auth.list_tokens(current_user), new_token=token
         )
     )
     response.headers["Cache-Control"] = "no-store"
@@ -317,27 +283,19 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
     return redirect(url_for(".tokens"), code=303)
 
 
-@bp.app_template_global()
-def queue_labels() -> dict[str, str]:
-    return {
-        "pending": gettext("Pending"),
-        "reported": gettext("Reported"),
-        "approved": gettext("Approved"),
-        "rejected": gettext("Rejected"),
-        "spam": gettext("Spam"),
-        "deleted": gettext("Deleted"),
-    }
-
-
 @bp.errorhandler(ServiceError)
 def service_error(error: ServiceError) -> ResponseReturnValue:
-    """Dashboard errors: JSON for the page's scripts, the dashboard's own page otherwise."""
+    """Dashboard errors: JSON for the page's scripts, the dashboard's own page otherwise.
+
+    A comment that moved on while the moderator looked at it goes back to the
+    page they came from, with a message saying what happened.
+    """
     if wants_json():
         return jsonify(error.as_dict()), error.status
-    return render_template("dashboard/error.html", error=error, tab=None), error.status
-
-
-bp.add_app_template_global(moderation.allowed_actions, "allowed_actions")
+    if isinstance(error, moderation.StatusChanged):
+        flash(str(error.message), "error")
+        return back()
+    return render_template("dashboard/error.html", error=error), error.status
 
 
 @bp.get("/lang/<code>")
@@ -346,37 +304,3 @@ def set_language(code: str) -> ResponseReturnValue:
     if code in ("zh-CN", "en"):
         session["lang"] = code
     return redirect(auth.safe_next(request.args.get("next")) or url_for(".home"), code=303)
-
-
-@bp.app_template_global()
-def action_names() -> dict[str, str]:
-    return {a.value: moderation.action_label(a) for a in moderation.Action}
-
-
-@bp.app_template_global()
-def status_name(comment: Comment) -> str:
-    return moderation.status_label(Status(comment.status), comment.deleted_at is not None)
-
-
-@bp.app_template_global()
-def report_names() -> dict[str, str]:
-    return report_reasons()
-
-
-@bp.app_template_filter()
-def highlight_words(text: str) -> Markup:
-    """Comment text, escaped, with banned and suspect words marked."""
-    if "word_matcher" not in g:
-        g.word_matcher = words.matcher()
-    return highlight(text, g.word_matcher.find(text))
-
-
-@bp.app_template_filter()
-def localtime(moment: datetime) -> str:
-    zone = ZoneInfo(current_app.config["TIMEZONE"])
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
-
-
-@bp.app_template_filter()
-def duration(delta: timedelta) -> str:
-    return format_timedelta(delta, threshold=1.0)

@@ -8,10 +8,10 @@ from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from .. import auth, moderation
-from ..comments import check_page
 from ..errors import BadRequest, NotFound
 from ..models import Comment
 from ..queue import Queue, QueueFilter, list_queue, queue_counts
+from ..templating import local
 from .api import json_body
 
 bp = Blueprint("mod_api", __name__, url_prefix="/api/v1/mod")
@@ -34,7 +34,7 @@ def moderation_json(comment: Comment, ip_summary: dict[str, dict[str, int]]) -> 
         "body": comment.body,
         "status": str(comment.status),
         "deleted": comment.deleted_at is not None,
-        "created_at": comment.created_at.isoformat(),
+        "created_at": local(comment.created_at).isoformat(),
         "reply_to": comment.parent_id,
         "remote_addr": comment.remote_addr,
         "user_agent": comment.user_agent,
@@ -51,13 +51,7 @@ def list_comments() -> ResponseReturnValue:
         queue = Queue(request.args.get("status", "pending"))
     except ValueError:
         raise BadRequest() from None
-    f = QueueFilter(
-        queue=queue,
-        article=request.args.get("article") or None,
-        ip=request.args.get("ip") or None,
-        text=(request.args.get("q") or "")[:100] or None,
-        page=check_page(request.args.get("page")),
-    )
+    f = QueueFilter.from_args(queue, request.args)
     page = list_queue(f)
     return jsonify(
         status=queue.value,
@@ -76,11 +70,15 @@ def act(comment_id: int, action: str) -> ResponseReturnValue:
         chosen = moderation.Action(action)
     except ValueError:
         raise NotFound() from None
-    reason = None
-    if request.content_length:
-        value = json_body().get("reason")
-        reason = value[:200] if isinstance(value, str) else None
-    comment = moderation.apply(comment_id, chosen, by=g.moderator, reason=reason)
+    body = json_body() if request.content_length else {}
+    reason = body.get("reason")
+    comment = moderation.apply(
+        comment_id,
+        chosen,
+        by=g.moderator,
+        reason=reason[:200] if isinstance(reason, str) else None,
+        expected=moderation.check_expected(body.get("expected_status")),
+    )
     return jsonify(
         id=comment.id, status=str(comment.status), deleted=comment.deleted_at is not None
     )

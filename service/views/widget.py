@@ -14,36 +14,32 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from flask_limiter.errors import RateLimitExceeded
 
 from .. import captcha, comments, likes, reports, theme
-from ..articles import KEY_PATTERN, clean_title
+from ..articles import check_key, clean_title
 from ..assets import file_response
-from ..errors import NotFound, ServiceError
-from ..extensions import limiter
+from ..errors import (
+    NotFound,
+    RateLimited,
+    ServiceError,
+    ValidationFailed,
+    error_response,
+    with_retry_after,
+)
 from ..forms import CommentForm
 from ..i18n import lang_code
+from ..limits import captcha_limit, free_attempt, like_limit, post_limit, report_limit
+from ..params import Sort, check_page, check_sort
 
 bp = Blueprint("widget", __name__)
 POSTED = ("1", "published")
 REPORTED = ("1", "again")
 
 
-def _post_limit() -> str:
-    return current_app.config["RATELIMIT_POST"]
-
-
-def _captcha_limit() -> str:
-    return current_app.config["RATELIMIT_CAPTCHA"]
-
-
-captcha_limit = limiter.shared_limit(_captcha_limit, scope="captcha")
-
-
 def widget_key(article: str) -> str:
-    """In the widget an invalid key is simply a page that does not exist."""
-    if not KEY_PATTERN.fullmatch(article):
-        raise NotFound()
-    return article
+    """The article key; an invalid one is a 400 page that tells the portal's developer."""
+    return check_key(article)
 
 
 THEMES = ("light", "dark")
@@ -65,7 +61,7 @@ def widget_context() -> dict[str, object]:
 
 
 def page_context(
-    key: str, form: CommentForm, page: int = 1, sort: comments.Sort = comments.Sort.NEWEST
+    key: str, form: CommentForm, page: int = 1, sort: Sort = Sort.NEWEST
 ) -> dict[str, object]:
     return {
         "key": key,
@@ -89,8 +85,8 @@ def page_context(
 def show(article: str) -> ResponseReturnValue:
     """The widget page for one article: header, approved comments, the form."""
     key = widget_key(article)
-    page = comments.check_page(request.args.get("page"))
-    sort = comments.check_sort(request.args.get("sort"))
+    page = check_page(request.args.get("page"))
+    sort = check_sort(request.args.get("sort"))
     form = CommentForm(
         formdata=None,
         data={
@@ -116,7 +112,7 @@ def show(article: str) -> ResponseReturnValue:
         # Shared caches (a CDN) keep it briefly; browsers ask again each time
         # (cheaply, with the ETag), so a reader sees an approval on reload.
         response.headers["Cache-Control"] = (
-            f"public, max-age=0, s-maxage={current_app.config['COUNTS_MAX_AGE']}"
+            f"public, max-age=0, s-maxage={current_app.config['PUBLIC_MAX_AGE']}"
         )
         response.add_etag()
         response.make_conditional(request)
@@ -124,7 +120,7 @@ def show(article: str) -> ResponseReturnValue:
 
 
 @bp.post("/embed/<article>")
-@limiter.limit(_post_limit, scope="post-comment")
+@post_limit
 def post(article: str) -> ResponseReturnValue:
     """Plain form POST from the widget; redirect on success, the form again on error."""
     key = widget_key(article)
@@ -135,6 +131,9 @@ def post(article: str) -> ResponseReturnValue:
                 key, form.data, request.remote_addr, request.headers.get("User-Agent")
             )
         )
+    except ValidationFailed as error:
+        free_attempt(error)
+        return render_form_error(key, form, error, keep_captcha=not error.captcha_checked)
     except ServiceError as error:
         return render_form_error(key, form, error)
     posted = "published" if posted_comment.comment.is_public else "1"
@@ -143,10 +142,17 @@ def post(article: str) -> ResponseReturnValue:
     return redirect(target + "#comment-form", code=303)
 
 
-def render_form_error(key: str, form: CommentForm, error: ServiceError) -> Response:
-    """The widget again with what the reader typed, the messages and a new captcha."""
-    form.captcha_answer.data = ""
-    form.captcha_token.data = captcha.new_challenge().token
+def render_form_error(
+    key: str, form: CommentForm, error: ServiceError, keep_captcha: bool = False
+) -> Response:
+    """The widget again with what the reader typed, the messages and a captcha.
+
+    The captcha is a new one unless the old one was never looked at (field
+    errors): then the reader keeps the image and the answer they typed.
+    """
+    if not keep_captcha or not form.captcha_token.data:
+        form.captcha_answer.data = ""
+        form.captcha_token.data = captcha.new_challenge().token
     html = render_template(
         "widget/embed.html", error=error, posted=None, reported=None, **page_context(key, form)
     )
@@ -155,14 +161,19 @@ def render_form_error(key: str, form: CommentForm, error: ServiceError) -> Respo
     return response
 
 
-def rerender_after_error(error: ServiceError) -> Response | None:
-    """For errors raised outside the view (rate limit, database): keep the text."""
-    if request.endpoint != "widget.post" or not request.view_args:
-        return None
-    article = request.view_args.get("article", "")
-    if not KEY_PATTERN.fullmatch(article):
-        return None
-    return render_form_error(article, CommentForm(), error)
+@bp.errorhandler(RateLimitExceeded)
+def rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
+    """Too many posts: the form again with the reader's text kept (JSON elsewhere)."""
+    article = (request.view_args or {}).get("article")
+    if request.endpoint == "widget.post" and isinstance(article, str):
+        try:
+            key = check_key(article)
+        except ServiceError:
+            pass
+        else:
+            page = render_form_error(key, CommentForm(), RateLimited())
+            return with_retry_after(page, error)
+    return with_retry_after(error_response(RateLimited()), error)
 
 
 @bp.get("/captcha")
@@ -212,28 +223,22 @@ def embed_js() -> ResponseReturnValue:
     return file_response("embed.js", max_age=300)
 
 
-def report_reasons() -> dict[str, str]:
-    labels = {
-        "spam": gettext("Spam or advertising"),
-        "abuse": gettext("Abuse or personal attack"),
-        "illegal": gettext("Illegal content"),
-        "other": gettext("Something else"),
-    }
-    return {r: labels.get(r, r) for r in current_app.config["REPORT_REASONS"]}
-
-
 @bp.get("/embed/<article>/report/<int:comment_id>")
 def report_form(article: str, comment_id: int) -> ResponseReturnValue:
     """Ask the reader why they report a comment (works without JavaScript)."""
     key = widget_key(article)
     comment = comments.find_public_comment(key, comment_id)
     return render_template(
-        "widget/report.html", key=key, comment=comment, reasons=report_reasons(), error=None
+        "widget/report.html",
+        key=key,
+        comment=comment,
+        reasons=reports.report_reasons(),
+        error=None,
     )
 
 
 @bp.post("/embed/<article>/report/<int:comment_id>")
-@limiter.limit(lambda: current_app.config["RATELIMIT_REPORT"], scope="report")
+@report_limit
 def report(article: str, comment_id: int) -> ResponseReturnValue:
     """Record a reader's report, once per reader per comment."""
     key = widget_key(article)
@@ -268,7 +273,7 @@ def script_text() -> dict[str, str]:
 
 
 @bp.post("/embed/<article>/like/<int:comment_id>")
-@limiter.limit(lambda: current_app.config["RATELIMIT_LIKE"], scope="like")
+@like_limit
 def like(article: str, comment_id: int) -> ResponseReturnValue:
     """赞 without JavaScript: count the like, then back to the comment."""
     key = widget_key(article)

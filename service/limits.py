@@ -1,0 +1,45 @@
+"""Rate limits shared by every way in: the widget's form and the JSON API count
+posting in one bucket, and captchas with their images in another.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, g
+
+from .errors import ValidationFailed
+from .extensions import limiter
+
+
+def _post_limit() -> str:
+    return current_app.config["RATELIMIT_POST"]
+
+
+def _captcha_limit() -> str:
+    return current_app.config["RATELIMIT_CAPTCHA"]
+
+
+def _like_limit() -> str:
+    return current_app.config["RATELIMIT_LIKE"]
+
+
+def _report_limit() -> str:
+    return current_app.config["RATELIMIT_REPORT"]
+
+
+def _counts_against_limit(_response: Response) -> bool:
+    return not g.get("free_attempt", False)
+
+
+def free_attempt(error: ValidationFailed) -> None:
+    """A submission refused for its fields alone, before the captcha: it costs no attempt."""
+    if not error.captcha_checked:
+        g.free_attempt = True
+
+
+# One limit for posting, whichever view receives the comment.
+post_limit = limiter.shared_limit(
+    _post_limit, scope="post-comment", deduct_when=_counts_against_limit
+)
+captcha_limit = limiter.shared_limit(_captcha_limit, scope="captcha")
+like_limit = limiter.shared_limit(_like_limit, scope="like")
+report_limit = limiter.shared_limit(_report_limit, scope="report")

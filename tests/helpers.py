@@ -1,0 +1,61 @@
+"""Accounts and dashboard helpers that several test files share.
+
+The fixtures built on these (``moderator``, ``admin``, ``mod_client``,
+``admin_client``) live in conftest.py; test files import the names and the plain
+functions from here (``from helpers import MODERATOR, login``), the way the
+browser tests import ``browser``: pytest puts this folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from service import auth
+
+MODERATOR = "xiaowang"
+MOD_PASSWORD = "审核员的密码-correct-horse"
+ADMIN = "laoli"
+ADMIN_PASSWORD = "管理员的密码-battery-staple"
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+def add_account(app: Flask, name: str, password: str, admin: bool = False) -> str:
+    """Create a moderator (or admin) account the way the service does; returns the name."""
+    with app.app_context():
+        auth.add_moderator(name, password, admin=admin)
+    return name
+
+
+def csrf_token(client: FlaskClient, **kwargs: Any) -> str:
+    """The CSRF token from the <meta> of a dashboard page (the sign-in page has one too)."""
+    page = client.get("/mod/login", **kwargs).get_data(as_text=True)
+    match = CSRF_META.search(page)
+    assert match, page
+    return match.group(1)
+
+
+def login(
+    client: FlaskClient, name: str, password: str, next: str | None = None, **kwargs: Any
+) -> TestResponse:
+    """Submit the dashboard's sign-in form; 303 when it worked."""
+    token = csrf_token(client, **kwargs)
+    return client.post(
+        "/mod/login",
+        query_string={"next": next} if next is not None else None,
+        data={"csrf_token": token, "username": name, "password": password},
+        **kwargs,
+    )
+
+
+def form_post(
+    client: FlaskClient, path: str, data: dict[str, Any] | None = None, as_json: bool = False
+) -> TestResponse:
+    """A dashboard form submission with its CSRF token (JSON answer if ``as_json``)."""
+    headers = {"Accept": "application/json"} if as_json else {}
+    payload = {"csrf_token": csrf_token(client), **(data or {})}
+    return client.post(path, data=payload, headers=headers)
