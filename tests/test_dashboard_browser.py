@@ -6,6 +6,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 from browser import Keyboard, artifact, login
@@ -13,9 +16,10 @@ from flask import Flask
 from playwright.sync_api import BrowserContext, Page, Response, expect
 from sqlalchemy import func, select
 
-from service import auth
+from service import auth, moderation
 from service.extensions import db
 from service.models import AuditEntry, Comment, Status
+from service.moderation import Action
 
 pytest_plugins = ["browser"]
 
@@ -26,6 +30,19 @@ PASSWORD = "zhengque-mima-2024"
 ACTIONS = {"a": "approve", "r": "reject", "s": "spam"}
 ARTIFACT_NAMES = ("keyboard-clear.txt", "keyboard-clear-before.png", "keyboard-clear-after.png")
 ACTION_STATUS = {"approve": Status.APPROVED, "reject": Status.REJECTED, "spam": Status.SPAM}
+# A second moderator, deciding in their own browser.
+OTHER_USERNAME = "shenhe02"
+OTHER_PASSWORD = "lingyige-mima-2024"
+# Every label of the chart with its box in user units, and the svg's viewBox.
+CHART_BOXES = """() => {
+  const svg = document.querySelector("svg.chart");
+  const box = svg.viewBox.baseVal;
+  const ticks = Array.from(svg.querySelectorAll("text.tick"), (text) => {
+    const b = text.getBBox();
+    return {text: text.textContent, x: b.x, y: b.y, width: b.width, height: b.height};
+  });
+  return {view: {x: box.x, y: box.y, width: box.width, height: box.height}, ticks};
+}"""
 
 BODIES = [
     "这篇文章写得很好，政策解读非常清楚。",
@@ -273,3 +290,111 @@ def test_plain_forms_work_without_javascript(
     expect(page.locator('[data-count="approved"]')).to_have_text("1")
     expect(page.locator(".flash-success")).to_have_text(f"评论 #{first}：已通过。")
     assert statuses(app) == {first: Status.APPROVED, second: Status.PENDING}
+
+
+def signed_in_page(app: Flask, page: Page, path: str = "/mod/queue") -> Page:
+    add_moderator(app)
+    login(page, USERNAME, PASSWORD)
+    page.goto(path)
+    return page
+
+
+def test_queue_heading_follows_a_keyboard_action(
+    app: Flask, page: Page, make_comment: Callable[..., int]
+) -> None:
+    first, second = pending_comments(make_comment, 2)
+    signed_in_page(app, page)
+    expect(page.locator("h1")).to_have_text("待审核 (2)")
+    expect(page.locator("#items > .item.current")).to_have_attribute("data-id", str(first))
+
+    page.keyboard.press("a")
+
+    expect(page.locator(f"#c-{first}")).to_have_count(0)
+    expect(page.locator("h1")).to_have_text("待审核 (1)")
+    expect(page.locator('[data-count="pending"]')).to_have_text("1")
+    expect(page.locator('[data-count="approved"]')).to_have_text("1")
+    assert statuses(app) == {first: Status.APPROVED, second: Status.PENDING}
+
+
+def test_filtered_queue_heading_counts_down_the_filtered_total(
+    app: Flask, page: Page, make_comment: Callable[..., int]
+) -> None:
+    # Articles 67580, 67581, 67582, 67580: the filter shows the first and the last.
+    ids = pending_comments(make_comment, 4)
+    signed_in_page(app, page, "/mod/queue?article=67580")
+    expect(page.locator("#items > .item")).to_have_count(2)
+    expect(page.locator("h1")).to_have_text("待审核 (2)")
+
+    page.keyboard.press("s")
+
+    expect(page.locator(f"#c-{ids[0]}")).to_have_count(0)
+    expect(page.locator("h1")).to_have_text("待审核 (1)")  # the filtered total, not 3
+    expect(page.locator('[data-count="pending"]')).to_have_text("3")
+    expect(page.locator('[data-count="spam"]')).to_have_text("1")
+
+
+def test_every_chart_label_lies_inside_the_chart(
+    app: Flask, page: Page, make_comment: Callable[..., int]
+) -> None:
+    pending_comments(make_comment, 3)
+    signed_in_page(app, page, "/mod/")
+    chart = page.evaluate(CHART_BOXES)
+    view, ticks = chart["view"], chart["ticks"]
+
+    outside = [
+        t
+        for t in ticks
+        if t["x"] < view["x"]
+        or t["y"] < view["y"]
+        or t["x"] + t["width"] > view["x"] + view["width"]
+        or t["y"] + t["height"] > view["y"] + view["height"]
+    ]
+    assert not outside, f"labels outside the viewBox {view}: {outside}"
+    days = [t for t in ticks if "-" in t["text"]]
+    assert [len(t["text"]) for t in days] == [5] * len(days)  # MM-DD, nothing cut
+    with app.app_context():
+        today = datetime.now(ZoneInfo(app.config["TIMEZONE"])).strftime("%m-%d")
+    assert days[-1]["text"] == today
+    overlapping = [(a, b) for a, b in pairwise(days) if a["x"] + a["width"] > b["x"]]
+    assert not overlapping, overlapping
+
+
+def test_a_stale_action_does_not_override_another_moderators_decision(
+    app: Flask, page: Page, make_comment: Callable[..., int]
+) -> None:
+    first, second = pending_comments(make_comment, 2)
+    moderator_id = add_moderator(app)
+    login(page, USERNAME, PASSWORD)
+    page.goto("/mod/queue")
+    expect(page.locator("#items > .item.current")).to_have_attribute("data-id", str(first))
+    expect(page.locator(f"#c-{first} [name=expected_status]").first).to_have_value("pending")
+
+    # Meanwhile another moderator approves the first comment in their own browser.
+    with app.app_context():
+        other = auth.add_moderator(OTHER_USERNAME, OTHER_PASSWORD)
+        moderation.apply(first, Action.APPROVE, by=other)
+
+    page.keyboard.press("r")
+
+    toast = page.locator("#toast")
+    expect(toast).to_be_visible()
+    expect(toast).to_contain_text(f"#{first}")
+    expect(toast).to_contain_text(OTHER_USERNAME)
+    expect(toast).to_contain_text("通过")
+    expect(page.locator(f"#c-{first}")).to_have_count(0)
+    expect(page.locator("#items > .item.current")).to_have_attribute("data-id", str(second))
+    expect(page.locator("h1")).to_have_text("待审核 (1)")
+    expect(page.locator('[data-count="pending"]')).to_have_text("1")
+    expect(page.locator('[data-count="approved"]')).to_have_text("1")
+    assert statuses(app) == {first: Status.APPROVED, second: Status.PENDING}
+    with app.app_context():
+        mine = db.session.scalar(
+            select(func.count()).where(
+                AuditEntry.moderator_id == moderator_id, AuditEntry.comment_id == first
+            )
+        )
+    assert mine == 0
+    # Longer than an ordinary message: the moderator has to read what happened.
+    page.wait_for_timeout(3000)
+    expect(toast).to_be_visible()
+    expect(toast).to_contain_text(f"#{first}")

@@ -12,6 +12,7 @@ needs no browser.
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import re
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from browser import (
@@ -64,6 +66,7 @@ NOTICE = "评论已提交，审核通过后显示"
 PENDING = "审核中"
 DELETED = "你的评论已删除。"
 WRONG_CAPTCHA = "验证码错误，请重新输入。"
+FORBIDDEN_CHARACTERS = "评论中含有不允许的字符。"
 EMPTY = "暂无评论，快来发表你的看法吧。"
 TEST_ANSWER = "PASSED"
 # The iframe's height before the widget first reports its own (embed.js).
@@ -271,7 +274,10 @@ def submit_comment(
 
 
 def is_comment_post(response: Any) -> bool:
-    request = response.request
+    return is_post_request(response.request)
+
+
+def is_post_request(request: Any) -> bool:
     path = request.url.split("?", 1)[0]
     return request.method == "POST" and path.endswith(f"/api/v1/articles/{ARTICLE}/comments")
 
@@ -565,7 +571,7 @@ def test_after_approval_a_reload_shows_the_author_their_comment_and_the_new_coun
     )
     checks.verify(
         f"Cache-Control of what the reload fetched: {responses}. A response the browser may "
-        "reuse for COUNTS_MAX_AGE seconds comes from its HTTP cache, stale: what failed above. "
+        "reuse for PUBLIC_MAX_AGE seconds comes from its HTTP cache, stale: what failed above. "
         "The comment's 审核中 entry is gone already (its owner key was not kept: see "
         "test_own_pending_entry_survives_a_reload_in_the_portal_frame)."
     )
@@ -617,6 +623,122 @@ def test_wrong_captcha_keeps_the_text_shows_the_error_and_a_new_captcha(
     expect(error).to_have_count(0)
     expect(captcha_input).not_to_have_attribute("aria-invalid", "true")
     expect(ui.locator(f"#own-{info.value.json()['id']} .cw-body")).to_have_text(BODY)
+
+
+# Messages of the checks widget.js makes before sending, as the service words them.
+FIELD_MESSAGES = {
+    "zh": {
+        "required": "请填写评论内容。",
+        "too_long": "评论最多 1000 字（当前 1001 字）。",
+    },
+    "en": {
+        "required": "Please write a comment.",
+        "too_long": "The comment can be at most 1000 characters (now 1001).",
+    },
+}
+# 1000 characters once trimmed, as the service counts them (code points): 1999 UTF-16
+# units, so a check counting JavaScript's .length would refuse it.
+LONGEST_BODY = "\n  " + "👍" * 999 + "好" + "  \n\n"
+# Spaces, a tab, newlines and an ideographic space: empty, as the service sees it.
+WHITESPACE_ONLY = " \n\t\u3000\n"
+
+
+def is_captcha_fetch(request: Any) -> bool:
+    return request.url.split("?", 1)[0].endswith("/captcha")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", list(FIELD_MESSAGES))
+def test_empty_or_too_long_comment_is_refused_before_sending_and_the_captcha_is_kept(
+    lang: str, app: Flask, portal: Portal, new_context: Callable[..., BrowserContext]
+) -> None:
+    """Nothing is sent, so the captcha the reader typed is neither spent nor replaced."""
+    widget = open_widget(new_context(), portal.english if lang == "en" else portal.article)
+    ui = widget.ui
+    posts: list[str] = []
+    captcha_fetches: list[str] = []
+    widget.page.on("request", lambda r: posts.append(r.url) if is_post_request(r) else None)
+    widget.page.on(
+        "request", lambda r: captcha_fetches.append(r.url) if is_captcha_fetch(r) else None
+    )
+    token = ui.locator("#cw-captcha-token").input_value()
+    image = ui.locator("#cw-captcha-img").get_attribute("src")
+    body = ui.locator("#cw-body")
+    captcha_input = ui.locator("#cw-captcha")
+    error = ui.locator("#cw-body-js-error")
+
+    ui.locator("#cw-author").press_sequentially(NICKNAME)
+    captcha_input.press_sequentially(TEST_ANSWER)
+    for text, message in (
+        (WHITESPACE_ONLY, FIELD_MESSAGES[lang]["required"]),
+        ("好" * 1000 + "👍", FIELD_MESSAGES[lang]["too_long"]),
+    ):
+        body.fill(text)
+        ui.locator(".cw-submit").click()
+        expect(error).to_have_text(message)
+        expect(error).to_have_count(1)
+        expect(body).to_be_focused()
+        expect(body).to_have_attribute("aria-invalid", "true")
+        expect(body).to_have_attribute("aria-describedby", "cw-body-js-error")
+        expect(ui.locator(".cw-submit")).to_be_enabled()
+        expect(captcha_input).to_have_value(TEST_ANSWER)
+        expect(ui.locator("#cw-captcha-token")).to_have_value(token)
+        expect(ui.locator("#cw-captcha-img")).to_have_attribute("src", image or "")
+        expect(ui.locator("#cw-author")).to_have_value(NICKNAME)
+
+    # Fixed (1000 characters, emoji counted as one each), the same captcha answer posts.
+    body.fill(LONGEST_BODY)
+    with widget.page.expect_response(is_comment_post) as info:
+        ui.locator(".cw-submit").click()
+    assert info.value.status == 202, info.value.json()
+    expect(ui.locator("#cw-status")).to_have_text(
+        "Comment submitted; it will appear after review." if lang == "en" else NOTICE
+    )
+    expect(error).to_have_count(0)
+    expect(body).not_to_have_attribute("aria-invalid", "true")
+    assert len(posts) == 1, f"the refused attempts were sent: {posts}"
+    assert len(captcha_fetches) == 1, f"a new captcha only after the post: {captcha_fetches}"
+    comment = stored(app, info.value.json()["id"])
+    assert comment.body == LONGEST_BODY.strip()
+
+
+@pytest.mark.browser
+def test_field_errors_from_the_service_keep_the_captcha_the_reader_typed(
+    app: Flask, portal: Portal, new_context: Callable[..., BrowserContext]
+) -> None:
+    """What only the service checks (here a bidi override in the text): it refuses the
+    fields before it looks at the captcha, so the widget keeps the token and the typed
+    answer, and the fixed text goes through with them."""
+    widget = open_widget(new_context(), portal.article)
+    ui = widget.ui
+    captcha_fetches: list[str] = []
+    widget.page.on(
+        "request", lambda r: captcha_fetches.append(r.url) if is_captcha_fetch(r) else None
+    )
+    token = ui.locator("#cw-captcha-token").input_value()
+    image = ui.locator("#cw-captcha-img").get_attribute("src")
+    body = ui.locator("#cw-body")
+
+    refused = widget.post("\u202e" + BODY)
+    assert refused["error"]["code"] == "validation_failed", refused
+    assert list(refused["error"]["fields"]) == ["body"], refused
+
+    error = ui.locator("#cw-body-js-error")
+    expect(error).to_have_text(FORBIDDEN_CHARACTERS)
+    expect(body).to_be_focused()
+    expect(body).to_have_attribute("aria-invalid", "true")
+    expect(ui.locator("#cw-captcha")).to_have_value(TEST_ANSWER)
+    expect(ui.locator("#cw-captcha-token")).to_have_value(token)
+    expect(ui.locator("#cw-captcha-img")).to_have_attribute("src", image or "")
+
+    body.fill(BODY)
+    with widget.page.expect_response(is_comment_post) as info:
+        ui.locator(".cw-submit").click()
+    assert info.value.status == 202, info.value.json()
+    expect(ui.locator("#cw-status")).to_have_text(NOTICE)
+    expect(error).to_have_count(0)
+    assert len(captcha_fetches) == 1, f"a new captcha only after the post: {captcha_fetches}"
+    assert stored(app, info.value.json()["id"]).body == BODY
 
 
 # --- replies, likes, sorting ------------------------------------------------------------------
@@ -779,6 +901,125 @@ def test_like_button_name_tells_the_new_count(
     expect(button).to_have_accessible_name(re.compile(r"^赞\D*1\D*$"), timeout=SETTLED_MS)
 
 
+# --- counts on a listing page ----------------------------------------------------------------
+
+PLACEHOLDER = "–"
+# Keys the service counts, with how many approved comments each gets below.
+VALID_KEYS = {ARTICLE: 2, OTHER_ARTICLE: 0, "2026.11-news_a": 0, "k" * 128: 1}
+INVALID_KEYS = ["a b", "news/67584", "..", ".", "k" * 129, "政务"]
+
+
+def listing_html(service: str, keys: list[str]) -> str:
+    """A portal's listing page: one line per key, each with count.js's placeholder."""
+    items = "\n".join(
+        f'<li id="item-{i}">第 {i + 1} 条 评论 '
+        f'<span data-comment-count="{html.escape(key)}">{PLACEHOLDER}</span></li>'
+        for i, key in enumerate(keys)
+    )
+    return f"""<!doctype html>
+<html lang="zh-CN">
+<head><meta charset="utf-8"><title>政策解读 - 示例门户</title></head>
+<body>
+<h1>政策解读</h1>
+<ul>
+{items}
+</ul>
+<script src="{service}/count.js" async></script>
+</body>
+</html>
+"""
+
+
+@dataclass
+class Listing:
+    page: Page
+    keys: list[str]
+    warnings: list[str]
+    errors: list[str]
+    count_requests: list[str]
+
+    def count(self, key: str) -> Locator:
+        return self.page.locator(f"#item-{self.keys.index(key)} [data-comment-count]")
+
+
+def open_listing(
+    portal_site: StaticSite, live_server: str, context: BrowserContext, keys: list[str]
+) -> Listing:
+    portal_site.pages = {"/list.html": lambda: listing_html(live_server, keys)}
+    page = context.new_page()
+    listing = Listing(page, keys, [], [], [])
+    page.on("console", lambda m: listing.warnings.append(m.text) if m.type == "warning" else None)
+    page.on("pageerror", lambda e: listing.errors.append(str(e)))
+    page.on(
+        "request",
+        lambda r: listing.count_requests.append(r.url) if "/api/v1/counts" in r.url else None,
+    )
+    # Wait for count.js's first answer (the page has one key at least).
+    with page.expect_response(lambda r: "/api/v1/counts" in r.url):
+        page.goto(portal_site.url("/list.html"))
+    return listing
+
+
+@pytest.mark.browser
+def test_count_js_fills_every_valid_key_and_leaves_invalid_ones_with_a_warning(
+    portal_site: StaticSite,
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
+    make_comment: Callable[..., int],
+) -> None:
+    for key, count in VALID_KEYS.items():
+        for _ in range(count):
+            make_comment(article=key)
+    keys = [ARTICLE, *INVALID_KEYS[:3], OTHER_ARTICLE, *INVALID_KEYS[3:], *VALID_KEYS]
+    listing = open_listing(portal_site, live_server, new_context(), keys)
+
+    for key, count in VALID_KEYS.items():
+        expect(listing.count(key)).to_have_text(str(count))
+    # The same key twice on a page: both filled.
+    expect(listing.page.locator(f'[data-comment-count="{ARTICLE}"]')).to_have_text(["2", "2"])
+    for key in INVALID_KEYS:
+        expect(listing.count(key)).to_have_text(PLACEHOLDER)
+
+    warnings = [w for w in listing.warnings if "invalid article keys" in w]
+    assert len(warnings) == 1, listing.warnings
+    assert warnings[0].startswith("comments: invalid article keys ignored: "), warnings[0]
+    for key in INVALID_KEYS:
+        assert json.dumps(key, ensure_ascii=False) in warnings[0], (key, warnings[0])
+    for key in VALID_KEYS:
+        assert json.dumps(key) not in warnings[0], (key, warnings[0])
+    assert listing.errors == []
+    # Only valid keys were asked for, each once, in one request.
+    assert len(listing.count_requests) == 1, listing.count_requests
+    asked = parse_qs(urlsplit(listing.count_requests[0]).query)["article"]
+    assert sorted(asked) == sorted(VALID_KEYS), asked
+
+    # Asked again (a portal that adds items), it does not warn about the same keys again.
+    listing.page.evaluate("CommentCounts.refresh()")
+    assert len([w for w in listing.warnings if "invalid article keys" in w]) == 1
+
+
+@pytest.mark.browser
+def test_count_js_leaves_the_counts_alone_when_the_service_refuses_the_batch(
+    portal_site: StaticSite, live_server: str, new_context: Callable[..., BrowserContext]
+) -> None:
+    """E.g. an older service that refuses a key count.js accepts: no error, no numbers."""
+    context = new_context()
+    context.route(
+        "**/api/v1/counts*",
+        lambda route: route.fulfill(
+            status=400, json={"error": {"code": "invalid_article", "message": "Invalid"}}
+        ),
+    )
+    keys = [ARTICLE, OTHER_ARTICLE]
+    listing = open_listing(portal_site, live_server, context, keys)
+    assert len(listing.count_requests) == 1, listing.count_requests
+    assert listing.page.evaluate("CommentCounts.refresh().then(() => 'done')") == "done"
+    for key in keys:
+        expect(listing.count(key)).to_have_text(PLACEHOLDER)
+    assert listing.errors == []
+    assert any("HTTP 400" in w for w in listing.warnings), listing.warnings
+
+
 # --- layout and screenshots, accessibility --------------------------------------------------------
 
 
@@ -861,6 +1102,55 @@ def test_portal_and_widget_fit_the_screen_without_sideways_scroll_or_clipping(
     expect(widget.ui.locator(".cw-submit")).to_have_text("发表评论")
     frame_box = widget.iframe.bounding_box()
     assert frame_box and frame_box["width"] <= viewport["width"]
+
+
+DEMO_LAYOUT = """() => {
+    const width = innerWidth;
+    const box = (el) => {
+        const r = el.getBoundingClientRect();
+        return {left: r.left, right: r.right, scrollWidth: el.scrollWidth,
+                clientWidth: el.clientWidth};
+    };
+    const outside = [];
+    for (const el of document.body.querySelectorAll("*")) {
+        const r = el.getBoundingClientRect();
+        if (!r.width || !r.height) continue;
+        if (r.left < -0.5 || r.right > width + 0.5) {
+            outside.push(el.tagName.toLowerCase() + (el.className ? "." + el.className : ""));
+        }
+    }
+    return {scrollWidth: document.documentElement.scrollWidth, width, outside,
+            h1: box(document.querySelector("h1")), code: box(document.querySelector("pre"))};
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [360, 390])
+def test_demo_page_fits_a_phone_without_sideways_scroll(
+    width: int, live_server: str, new_context: Callable[..., BrowserContext]
+) -> None:
+    """/demo is the first page a new user opens; its screenshot lands in
+    test-artifacts/demo-WIDTH.png."""
+    context = new_context(viewport={"width": width, "height": 780})
+    page = context.new_page()
+    page.goto(f"{live_server}/demo")
+    widget = Widget(page).ready()
+    expect(widget.count_on_portal()).to_have_text("0")
+    full_page_screenshot(page, artifact(f"demo-{width}.png"))
+
+    layout = page.evaluate(DEMO_LAYOUT)
+    assert layout["scrollWidth"] <= layout["width"], f"the page scrolls sideways: {layout}"
+    h1, code = layout["h1"], layout["code"]
+    assert h1["left"] >= 0 and h1["right"] <= width, f"the headline is cut: {h1}"
+    assert h1["scrollWidth"] <= h1["clientWidth"], f"the headline overflows its box: {h1}"
+    assert code["left"] >= 0 and code["right"] <= width, f"the code sample sticks out: {code}"
+    assert layout["outside"] == [], f"elements stick out of the screen: {layout['outside']}"
+    # The code keeps its lines and scrolls inside itself, reachable by keyboard too.
+    sample = page.locator("pre.snippet")
+    expect(sample).to_contain_text("embed.js")
+    expect(sample).to_have_attribute("tabindex", "0")
+    frame_box = widget.iframe.bounding_box()
+    assert frame_box and frame_box["x"] >= 0 and frame_box["x"] + frame_box["width"] <= width
 
 
 AXE_RUNS = {

@@ -4,6 +4,13 @@
   var script = document.currentScript;
   var base = new URL(script ? script.src : "/", location.href).origin;
   var BATCH = 200;
+  // The service's rule for article keys; it refuses a whole request over one bad key.
+  var KEY = /^[A-Za-z0-9_.-]{1,128}$/;
+  var warned = {};
+
+  function valid(key) {
+    return KEY.test(key) && key !== "." && key !== "..";
+  }
 
   function fill(nodes, counts) {
     for (var i = 0; i < nodes.length; i++) {
@@ -27,20 +34,32 @@
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ articles: keys })
         });
-    return request.then(function (r) { return r.ok ? r.json() : { counts: {} }; });
+    // A refused or failed batch leaves its elements as they are.
+    return request.then(function (r) {
+      if (r.ok) return r.json();
+      console.warn("comments: counts request failed (HTTP " + r.status + ")");
+      return { counts: {} };
+    }).catch(function () { return { counts: {} }; });
   }
 
   function refresh() {
     var nodes = document.querySelectorAll("[data-comment-count]");
-    var seen = {}, keys = [];
+    var seen = {}, keys = [], invalid = [];
     for (var i = 0; i < nodes.length; i++) {
       var key = nodes[i].getAttribute("data-comment-count");
-      if (key && !seen[key]) { seen[key] = 1; keys.push(key); }
+      if (Object.prototype.hasOwnProperty.call(seen, key)) continue;
+      seen[key] = 1;
+      if (valid(key)) keys.push(key);
+      else if (!Object.prototype.hasOwnProperty.call(warned, key)) {
+        warned[key] = 1;
+        invalid.push(JSON.stringify(key));
+      }
     }
+    if (invalid.length) console.warn("comments: invalid article keys ignored: " + invalid.join(", "));
     var batches = [];
     for (var j = 0; j < keys.length; j += BATCH) {
       batches.push(fetchBatch(keys.slice(j, j + BATCH)).then(function (data) {
-        fill(nodes, data.counts || {});
+        fill(nodes, (data && data.counts) || {});
       }));
     }
     return Promise.all(batches);

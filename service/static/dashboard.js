@@ -24,7 +24,7 @@
     focusItem(all[i < 0 ? 0 : Math.min(all.length - 1, Math.max(0, i + step))]);
   }
 
-  function toast(text) {
+  function toast(text, seconds) {
     var box = doc.getElementById("toast");
     if (!box) {
       box = doc.createElement("div");
@@ -35,14 +35,38 @@
     box.textContent = text;
     box.hidden = false;
     clearTimeout(toast.timer);
-    toast.timer = setTimeout(function () { box.hidden = true; }, 2500);
+    toast.timer = setTimeout(function () { box.hidden = true; }, (seconds || 2.5) * 1000);
   }
 
-  function updateCounts(counts) {
+  function queueName() {
+    var list = doc.getElementById("items");
+    return list ? list.getAttribute("data-queue") : null;
+  }
+
+  // The heading shows the queue's total: the server's count for it, unless filters are on
+  // (then it is a filtered total the counts do not know, so it only goes down).
+  function updateTotal(counts, removed) {
+    var total = doc.getElementById("queue-total");
+    if (!total) return;
+    var queue = queueName();
+    if (total.getAttribute("data-filtered") !== "true" && counts && counts[queue] !== undefined) {
+      total.textContent = counts[queue];
+    } else if (removed) {
+      total.textContent = Math.max(0, (parseInt(total.textContent, 10) || 0) - removed);
+    }
+  }
+
+  function updateCounts(counts, removed) {
     Object.keys(counts || {}).forEach(function (name) {
       var el = doc.querySelector('[data-count="' + name + '"]');
       if (el) el.textContent = counts[name];
     });
+    updateTotal(counts, removed);
+  }
+
+  function shiftCount(name, step) {
+    var el = doc.querySelector('[data-count="' + name + '"]');
+    if (el) el.textContent = Math.max(0, (parseInt(el.textContent, 10) || 0) + step);
   }
 
   function post(url, data) {
@@ -52,7 +76,7 @@
       credentials: "same-origin",
       headers: { "X-CSRFToken": csrf, Accept: "application/json" }
     }).then(function (r) {
-      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+      return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; });
     });
   }
 
@@ -72,14 +96,53 @@
     toast(res.body && res.body.error ? res.body.error.message : "Error");
   }
 
+  function statusLabels() {
+    try { return JSON.parse(doc.getElementById("items").getAttribute("data-status-labels")) || {}; }
+    catch (e) { return {}; }
+  }
+
+  // Which statuses a queue shows. The reported queue only holds comments with open reports,
+  // and any decision resolves them, so a comment another moderator decided leaves it.
+  function belongs(queue, status) {
+    return queue !== "reported" && queue === status;
+  }
+
+  // Another moderator decided this comment after the page was loaded: say so, show its
+  // status now, and take it out of the queue if it no longer belongs there. Nothing was done.
+  function movedOn(el, error) {
+    var status = error.current_status;
+    var field = el.querySelector('[name="expected_status"]');
+    var before = field ? field.value : null;
+    toast(error.message, 6);
+    el.classList.add("moved");
+    var badge = el.querySelector(".badge");
+    if (badge && status) {
+      badge.className = "badge badge-" + status;
+      badge.textContent = statusLabels()[status] || status;
+    }
+    // What the moderator now sees is what a further action expects.
+    if (status) Array.prototype.forEach.call(el.querySelectorAll('[name="expected_status"]'), function (input) {
+      input.value = status;
+    });
+    var leaves = !belongs(queueName(), status);
+    if (error.counts) updateCounts(error.counts, leaves ? 1 : 0);
+    else {
+      if (before && status && before !== status) { shiftCount(before, -1); shiftCount(status, 1); }
+      if (leaves) updateTotal(null, 1);
+    }
+    if (leaves) removeItem(el);
+  }
+
   function actOn(el, action) {
     var button = el.querySelector('form.act [data-action="' + action + '"]');
     if (!button || el.classList.contains("busy")) return;
     el.classList.add("busy");
     post(button.form.action, new FormData(button.form)).then(function (res) {
       el.classList.remove("busy");
+      var error = res.body && res.body.error;
+      if (res.status === 409 && error && error.code === "status_changed") return movedOn(el, error);
       if (!res.ok) return failed(res);
-      updateCounts(res.body.counts);
+      updateCounts(res.body.counts, 1);
       removeItem(el);
       toast(res.body.message);
     }, function () { el.classList.remove("busy"); toast("Network error"); });
@@ -98,8 +161,10 @@
     els.forEach(function (el) { data.append("ids", el.getAttribute("data-id")); el.classList.add("busy"); });
     post(form.getAttribute("action"), data).then(function (res) {
       if (!res.ok) { els.forEach(function (el) { el.classList.remove("busy"); }); return failed(res); }
-      updateCounts(res.body.counts);
       var done = (res.body.ids || []).map(String);
+      updateCounts(res.body.counts, els.filter(function (el) {
+        return done.indexOf(el.getAttribute("data-id")) >= 0;
+      }).length);
       els.forEach(function (el) {
         el.classList.remove("busy");
         if (done.indexOf(el.getAttribute("data-id")) >= 0) removeItem(el);

@@ -111,32 +111,90 @@
   }
 
   /* ---- form ---- */
+  // The messages of the checks made before sending, worded as the service words them
+  // (service/text.py); script_text() does not carry them.
+  var CHECKS = {
+    zh: {
+      required: "请填写评论内容。",
+      bodyTooLong: "评论最多 {max} 字（当前 {length} 字）。",
+      authorTooLong: "昵称最多 {max} 个字。"
+    },
+    en: {
+      required: "Please write a comment.",
+      bodyTooLong: "The comment can be at most {max} characters (now {length}).",
+      authorTooLong: "The nickname can be at most {max} characters."
+    }
+  };
+  // Characters that show nothing (service/text.py's _INVISIBLE, and zero-width joiners).
+  var INVISIBLE = /[\u200b\u2060\ufeff\u00ad\u115f\u1160\u3164\uffa0\u200c\u200d]/g;
+
+  function checkText(name, values) {
+    var table = /^en\b/i.test(doc.documentElement.lang) ? CHECKS.en : CHECKS.zh;
+    return table[name].replace(/\{(\w+)\}/g, function (all, key) { return values[key]; });
+  }
+
+  function normalised(value) {
+    value = value.replace(/\r\n?/g, "\n");
+    return (value.normalize ? value.normalize("NFC") : value).trim();
+  }
+
+  // Counted as the service counts: Unicode characters (code points), not UTF-16 units.
+  function length(value) { return Array.from(value).length; }
+
   function setupCounter() {
     var body = $("cw-body"), counter = $("cw-counter");
     if (!body || !counter) return;
     var max = +body.getAttribute("data-max-length");
     function update() {
-      var length = Array.from(body.value.replace(/\r\n?/g, "\n").trim()).length;
-      counter.textContent = length + " / " + max;
-      counter.classList.toggle("cw-over", length > max);
+      var count = length(normalised(body.value));
+      counter.textContent = count + " / " + max;
+      counter.classList.toggle("cw-over", count > max);
     }
     body.addEventListener("input", update);
     update();
+  }
+
+  // What the service would refuse in the fields the reader typed, in the API's shape,
+  // so that it is shown without spending (or refreshing) the captcha.
+  function checkFields(form) {
+    var fields = {};
+    var author = form.elements.author, body = form.elements.body;
+    var authorMax = author ? +author.getAttribute("data-max-length") : 0;
+    if (authorMax > 0) {
+      var name = author.value.replace(INVISIBLE, "").replace(/\s+/g, " ").trim();
+      if (length(name) > authorMax) {
+        fields.author = { code: "too_long", message: checkText("authorTooLong", { max: authorMax }) };
+      }
+    }
+    if (body) {
+      var text = normalised(body.value), bodyMax = +body.getAttribute("data-max-length");
+      if (!text.replace(INVISIBLE, "").trim()) {
+        fields.body = { code: "required", message: checkText("required") };
+      } else if (bodyMax > 0 && length(text) > bodyMax) {
+        fields.body = { code: "too_long",
+                        message: checkText("bodyTooLong", { max: bodyMax, length: length(text) }) };
+      }
+    }
+    return fields;
   }
 
   function clearErrors(form) {
     form.querySelectorAll(".cw-error[data-js]").forEach(function (el) { el.remove(); });
     form.querySelectorAll("[aria-invalid]").forEach(function (el) {
       el.removeAttribute("aria-invalid");
-      el.removeAttribute("aria-describedby");
+      // Back to what the page gave it (the captcha's help), or nothing.
+      var own = el.getAttribute("data-describedby");
+      if (own) el.setAttribute("aria-describedby", own);
+      else el.removeAttribute("aria-describedby");
     });
     form.querySelector(".cw-alert").textContent = "";
   }
 
   var FIELD_INPUT = { author: "cw-author", body: "cw-body", captcha_answer: "cw-captcha", reply_to: "cw-body" };
 
-  function showErrors(form, error) {
-    var fields = error.fields || {};
+  // Each field's message next to its input; the first invalid input in the form, or null.
+  function showFieldErrors(form, fields) {
+    var first = null;
     Object.keys(fields).forEach(function (name) {
       var input = $(FIELD_INPUT[name] || "cw-body");
       var p = doc.createElement("p");
@@ -144,11 +202,23 @@
       p.id = "cw-" + name + "-js-error";
       p.setAttribute("data-js", "1");
       p.textContent = fields[name].message;
+      var own = input.getAttribute("aria-describedby");
+      if (own && !input.hasAttribute("aria-invalid")) input.setAttribute("data-describedby", own);
       input.setAttribute("aria-invalid", "true");
       input.setAttribute("aria-describedby", p.id);
       input.closest(".cw-field").appendChild(p);
+      if (!first || (first.compareDocumentPosition(input) & Node.DOCUMENT_POSITION_PRECEDING)) {
+        first = input;
+      }
     });
+    reportHeight();
+    return first;
+  }
+
+  function showErrors(form, error) {
+    var first = showFieldErrors(form, error.fields || {});
     say(error.message, true);
+    return first;
   }
 
   function setupForm() {
@@ -157,6 +227,9 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       clearErrors(form);
+      // Checked here first: a refused request would cost the reader the captcha.
+      var invalid = showFieldErrors(form, checkFields(form));
+      if (invalid) { invalid.focus(); return; }
       var button = form.querySelector(".cw-submit");
       button.disabled = true;
       var data = {};
@@ -168,8 +241,14 @@
       request("POST", api + "/comments?lang=" + encodeURIComponent(doc.documentElement.lang), data)
         .then(function (res) {
           button.disabled = false;
-          loadCaptcha();  // a token is spent by every attempt
-          if (!res.ok) return showErrors(form, (res.data && res.data.error) || { message: text.failed });
+          var error = res.ok ? null : (res.data && res.data.error) || { message: text.failed };
+          if (keepsCaptcha(res, error)) {
+            var first = showErrors(form, error);
+            if (first) first.focus();
+            return;
+          }
+          loadCaptcha();  // a token is spent by every other attempt
+          if (error) return showErrors(form, error);
           if (res.data.status === "approved") { location.reload(); return; }
           rememberOwn({ id: res.data.id, key: res.data.owner_key, author: data.author || text.nickname,
                         body: data.body, reply_to: data.reply_to || null });
@@ -179,6 +258,14 @@
           say(text.submitted);
         }, function () { button.disabled = false; say(text.failed, true); });
     });
+  }
+
+  // A 422 naming only fields other than the captcha: the service checked them before
+  // the captcha and did not spend it, so the answer the reader typed still holds.
+  function keepsCaptcha(res, error) {
+    var fields = error && error.fields;
+    return res.status === 422 && !!fields && Object.keys(fields).length > 0 &&
+      !Object.prototype.hasOwnProperty.call(fields, "captcha_answer");
   }
 
   /* ---- own pending comments (only in this browser) ---- */
