@@ -25,7 +25,8 @@ run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	@echo "Open http://$(HOST):$(PORT)/demo"
-	COMMENTS_SECRET_KEY="$$($(FLASK) secret-key)" $(VENV)/bin/gunicorn --workers 2 --bind $(HOST):$(PORT)
+	COMMENTS_SECRET_KEY="$$($(FLASK) secret-key)" COMMENTS_PUBLIC_URL="$${COMMENTS_PUBLIC_URL:-http://$(HOST):$(PORT)}" \
+	  COMMENTS_DEMO_ENABLED=true $(VENV)/bin/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT)
 
 ## Install and run every check: lint, format, the whole test suite (browser tests included)
 test: install tests/js/node_modules/.installed

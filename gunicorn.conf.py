@@ -87,6 +87,31 @@ def on_starting(server):  # noqa: ANN001 - gunicorn hook
         os.makedirs(multiproc, exist_ok=True)
 
 
+def limits_problem(workers: int, env: dict[str, str]) -> str | None:
+    """Why the configured rate limits would not hold for the whole service, if they would not.
+
+    Without Redis every worker process counts in its own memory, so a limit of 60 a
+    minute lets 60 through each of them; one worker with threads shares one count.
+    """
+    if env.get("COMMENTS_RATELIMIT_ENABLED", "").lower() == "false":
+        return None
+    if workers > 1 and not env.get("COMMENTS_REDIS_URL"):
+        return (
+            f"{workers} worker processes and no COMMENTS_REDIS_URL: every rate limit "
+            f"(posting, captchas, sign-in lockout) is counted per process, so each lets "
+            f"{workers} times as much through. Set COMMENTS_REDIS_URL, or run one worker "
+            "with threads (--workers 1 --threads 8)."
+        )
+    return None
+
+
+def when_ready(server):  # noqa: ANN001 - gunicorn hook
+    problem = limits_problem(server.cfg.workers, dict(os.environ))
+    if problem:
+        banner = "!" * 78
+        server.log.warning("%s\nWARNING: RATE LIMITS DO NOT HOLD: %s\n%s", banner, problem, banner)
+
+
 def child_exit(server, worker):  # noqa: ANN001 - gunicorn hook
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .audit_log import audit
-from .errors import InvalidArticleKey, NotFound
+from .errors import BadRequest, InvalidArticleKey, NotFound
 from .extensions import db
 from .models import Article, ModerationMode, Moderator
 from .origins import is_allowed_url
@@ -53,10 +54,13 @@ def clean_url(url: object) -> str | None:
 
 
 def ensure_article(key: str, title: str | None = None, url: str | None = None) -> Article:
-    """The article for a key, created on first use; title and URL kept current.
+    """The article for a key, created on first use with this title and URL.
 
-    Does not commit: the caller's transaction creates it together with the
-    comment that brought it into being.
+    A later comment never changes them: anyone can post, so what a post claims
+    about the page is believed only when the page is new. After that a
+    moderator (``update_details``) or the portal's signed identity sets them.
+    Does not commit: the caller's transaction creates the article together
+    with the comment that brought it into being.
     """
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -67,10 +71,31 @@ def ensure_article(key: str, title: str | None = None, url: str | None = None) -
     )
     article = find_article(key)
     assert article is not None
-    if title and article.title != title:
-        article.title = title
-    if url and article.url != url:
-        article.url = url
+    return article
+
+
+def update_details(key: str, title: object, url: object, by: Moderator) -> Article:
+    """A moderator sets an article's title and link (an empty value clears it); audited."""
+    article = find_article(check_key(key))
+    if article is None:
+        raise NotFound()
+    new_title = clean_title(title)
+    new_url = clean_url(url) if url else None
+    if url and new_url is None:
+        raise BadRequest(
+            lazy_gettext("The link must be an http(s) address on one of the portal's origins.")
+        )
+    detail: dict[str, object] = {"article": key}
+    if new_title != article.title:
+        detail["title"] = [article.title, new_title]
+        article.title = new_title
+    if new_url != article.url:
+        detail["url"] = [article.url, new_url]
+        article.url = new_url
+    if len(detail) > 1:
+        article.public_version += 1
+        audit("article_details", by, detail=detail)
+    db.session.commit()
     return article
 
 
@@ -97,6 +122,7 @@ def update_article(
         article.moderation_mode = mode
         detail["mode"] = mode.value
     if len(detail) > 1:
+        article.public_version += 1
         audit("article", by, detail=detail)
     db.session.commit()
     return article

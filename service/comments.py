@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from . import captcha, moderation, triage
 from .articles import check_key, clean_title, clean_url, ensure_article, find_article
@@ -124,6 +126,48 @@ class ThreadPage(Paging):
     threads: list[Thread] = field(default_factory=list)
 
 
+class _ThreadTotals:
+    """How many threads an article shows, per process, for its current public_version.
+
+    Counting them reads every public comment of the article (a hot one has
+    hundreds of thousands); the answer only changes when the public set does,
+    and that bumps the version, so a cached count is never stale.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._lock = threading.Lock()
+        self._size = size
+        self._items: OrderedDict[tuple[str, int, int], int] = OrderedDict()
+
+    def get(self, key: tuple[str, int, int]) -> int | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
+
+    def put(self, key: tuple[str, int, int], total: int) -> None:
+        with self._lock:
+            self._items[key] = total
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_thread_totals = _ThreadTotals()
+
+
+def _thread_total(article: Article, top_level: Any) -> int:
+    key = (str(db.engine.url), article.id, article.public_version)
+    total = _thread_totals.get(key)
+    if total is None:
+        total = db.session.execute(
+            select(func.count(Comment.id)).where(*_public(article), top_level)
+        ).scalar_one()
+        _thread_totals.put(key, total)
+    return total
+
+
 def list_threads(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> ThreadPage:
     """The widget's page: threads newest (or most liked) first, replies under each.
 
@@ -134,12 +178,17 @@ def list_threads(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> ThreadPag
     article = find_article(key)
     if article is None:
         return ThreadPage(page, per_page, 0, key, sort=sort)
-    paging = Paging(page, per_page, 0)
-    public_ids = select(Comment.id).where(*_public(article))
-    top_level = or_(Comment.root_id.is_(None), Comment.root_id.not_in(public_ids))
-    paging.total = db.session.execute(
-        select(func.count(Comment.id)).where(*_public(article), top_level)
-    ).scalar_one()
+    # Top level: no thread starter, or one that is no longer public. NOT EXISTS with a
+    # key lookup per row, not NOT IN over every public id (300x slower on a hot article).
+    root = aliased(Comment)
+    root_public = (
+        select(root.id)
+        .where(root.id == Comment.root_id, root.status == Status.APPROVED)
+        .where(root.deleted_at.is_(None))
+        .exists()
+    )
+    top_level = or_(Comment.root_id.is_(None), ~root_public)
+    paging = Paging(page, per_page, _thread_total(article, top_level))
     roots = list(
         db.session.execute(
             select(Comment)
@@ -153,8 +202,11 @@ def list_threads(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> ThreadPag
     replies: dict[int, list[Comment]] = {c.id: [] for c in roots}
     if roots:
         for reply in db.session.execute(
+            # By thread starter only (replies live in their starter's article): the
+            # root_id index then finds them, instead of a scan of the whole article.
             select(Comment)
-            .where(*_public(article), Comment.root_id.in_(list(replies)))
+            .where(Comment.root_id.in_(list(replies)), Comment.status == Status.APPROVED)
+            .where(Comment.deleted_at.is_(None))
             .order_by(Comment.created_at, Comment.id)
             .options(selectinload(Comment.parent))
         ).scalars():

@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     # e.g. ``["https://www.portal.example"]``. ``["*"]`` allows any origin.
     # The service's own origin is always allowed (the /demo page uses it).
     "ALLOWED_ORIGINS": [],
+    # The service's own address as readers reach it (``https://comments.portal.example``),
+    # for absolute URLs in embed.js, count.js and e-mails, and as its own allowed
+    # origin. Never taken from a request's Host header. ``make run`` sets it.
+    "PUBLIC_URL": None,
     # Number of reverse proxies in front of the service whose X-Forwarded-For
     # is trusted. 0 (default): the header is ignored.
     "TRUSTED_PROXIES": 0,
@@ -87,8 +91,16 @@ DEFAULTS: dict[str, Any] = {
     # Logs as one JSON object a line (with a request id), at this level.
     "LOG_JSON": True,
     "LOG_LEVEL": "INFO",
-    # Prometheus metrics at /metrics (restrict it to your network at the proxy).
+    # Prometheus metrics at /metrics, answered only to these networks (after
+    # TRUSTED_PROXIES is applied) or to a request with ``Authorization: Bearer
+    # <METRICS_TOKEN>``; anyone else gets 403.
     "METRICS_ENABLED": True,
+    "METRICS_ALLOW": ["127.0.0.1/32", "::1/128"],
+    "METRICS_TOKEN": None,
+    # Seconds the pending-queue gauges may be reused between scrapes.
+    "METRICS_QUEUE_TTL": 15,
+    # The /demo portal page (``make run`` switches it on).
+    "DEMO_ENABLED": False,
     # --- languages ----------------------------------------------------------
     "BABEL_DEFAULT_LOCALE": "zh_CN",
     "LANGUAGES": ["zh_CN", "en"],

@@ -24,6 +24,20 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class LimiterPrivacyFilter(logging.Filter):
+    """Flask-Limiter logs each breach with its key: a client address or a login name.
+    Keep the limit and the endpoint, drop the key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "ratelimit %s (%s) exceeded at endpoint: %s" and record.args:
+            limit, _key, scope = record.args  # type: ignore[misc]
+            record.msg, record.args = "ratelimit %s exceeded at endpoint: %s", (limit, scope)
+        return True
+
+
+_LIMITER_FILTER = LimiterPrivacyFilter()
+
+
 def configure_logging(level: str = "INFO") -> None:
     """JSON lines on stderr for the root logger (once per process)."""
     root = logging.getLogger()
@@ -46,6 +60,9 @@ def configure_logging(level: str = "INFO") -> None:
 def init_app(app: Flask) -> None:
     if app.config["LOG_JSON"]:
         configure_logging(app.config["LOG_LEVEL"])
+    limiter_log = logging.getLogger("flask-limiter")
+    if _LIMITER_FILTER not in limiter_log.filters:
+        limiter_log.addFilter(_LIMITER_FILTER)
 
     @app.before_request
     def assign_request_id() -> None:

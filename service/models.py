@@ -109,6 +109,9 @@ class Article(db.Model):
     # Kept in step by service.moderation, the one place a status changes, so the
     # counts API reads one row per article instead of counting comments.
     approved_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Goes up whenever what the public sees of the article changes (a comment
+    # published or withdrawn, the title, closed): cached page parts key on it.
+    public_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # None: the site-wide mode applies.
     moderation_mode: Mapped[ModerationMode | None] = mapped_column(str_enum(ModerationMode, 8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -121,6 +124,10 @@ class Comment(db.Model):
         CheckConstraint(f"status IN ({STATUS_VALUES})", name="status"),
         # The widget's page: approved comments of one article, newest first.
         Index("ix_comment_article_status_created", "article_id", "status", "created_at"),
+        # The same, most liked first (最热).
+        Index("ix_comment_article_status_likes", "article_id", "status", "likes", "created_at"),
+        # The replies shown under a page of thread starters.
+        Index("ix_comment_root_status_created", "root_id", "status", "created_at"),
         # Triage looks up a sender's recent comments (duplicates, trust) on every post.
         Index("ix_comment_remote_addr_created", "remote_addr", "created_at"),
     )

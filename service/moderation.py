@@ -205,7 +205,10 @@ def _move(
         db.session.execute(
             update(Article)
             .where(Article.id == comment.article_id)
-            .values(approved_count=Article.approved_count + delta)
+            .values(
+                approved_count=Article.approved_count + delta,
+                public_version=Article.public_version + 1,
+            )
             .execution_options(synchronize_session=False)
         )
     if comment.open_reports:
@@ -382,7 +385,10 @@ def admit(comment: Comment) -> None:
         db.session.execute(
             update(Article)
             .where(Article.id == comment.article_id)
-            .values(approved_count=Article.approved_count + 1)
+            .values(
+                approved_count=Article.approved_count + 1,
+                public_version=Article.public_version + 1,
+            )
             .execution_options(synchronize_session=False)
         )
     if comment.status != Status.PENDING:

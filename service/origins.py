@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, request
+from flask import current_app
 
 
-def own_origin() -> str:
-    return request.host_url.rstrip("/")
+def own_origin() -> str | None:
+    """The service's own origin, from ``PUBLIC_URL`` only: a request's Host header is
+    whatever the client wrote, so it never decides what is trusted."""
+    url = current_app.config.get("PUBLIC_URL")
+    return origin_of(url) if url else None
 
 
 def allowed_origins() -> list[str]:
     """Configured origins plus the service's own (the /demo page lives there)."""
     configured = [o.rstrip("/") for o in current_app.config["ALLOWED_ORIGINS"]]
-    return [*configured, own_origin()]
+    own = own_origin()
+    return [*configured, own] if own else configured
 
 
 def origin_of(url: str) -> str | None:

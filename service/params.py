@@ -13,8 +13,10 @@ from flask_babel import lazy_gettext
 
 from .errors import BadRequest
 
-# Deep pages cost the database more than they give readers; nobody reads page 100,000.
+# Deep pages cost the database more than they give anyone: moderators may page far
+# (they are signed in), the public only so far (20,000 threads at 20 a page).
 MAX_PAGE = 100_000
+MAX_PUBLIC_PAGE = 1_000
 
 
 def whole_number(value: str | None, limit: int = 10**12) -> int | None:
@@ -33,16 +35,21 @@ def whole_numbers(values: list[str], most: int = 500) -> list[int]:
     return numbers[:most]
 
 
-def check_page(value: object) -> int:
-    """A page number from 1 to MAX_PAGE (1 when absent), else BadRequest."""
+def check_page(value: object, maximum: int = MAX_PAGE) -> int:
+    """A page number from 1 to ``maximum`` (1 when absent), else BadRequest."""
     if value is None or value == "":
         return 1
     page = whole_number(str(value), limit=10**9)
     if page is None:
         raise BadRequest(lazy_gettext("The page number must be a whole number."))
-    if not 1 <= page <= MAX_PAGE:
+    if not 1 <= page <= maximum:
         raise BadRequest(lazy_gettext("The page number is out of range."))
     return page
+
+
+def check_public_page(value: object) -> int:
+    """A page number a reader (no sign-in) may ask for: 1 to MAX_PUBLIC_PAGE."""
+    return check_page(value, MAX_PUBLIC_PAGE)
 
 
 class Sort(enum.StrEnum):

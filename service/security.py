@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import ipaddress
+import logging
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .origins import allowed_origins
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger(__name__)
 
 BASE_POLICY = (
     "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
@@ -40,8 +48,28 @@ def init_app(app: Flask) -> None:
     proxies = int(app.config["TRUSTED_PROXIES"])
     if proxies > 0:
         # Only then is X-Forwarded-For believed: a spoofed header can't dodge a limit.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+        # ProxyFix sets REMOTE_ADDR, then calls RequireAddress, which checks it.
+        checked = RequireAddress(app.wsgi_app)
+        app.wsgi_app = ProxyFix(checked, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.after_request(set_security_headers)
+
+
+class RequireAddress:
+    """Refuse (400) a request whose client address, as the proxies reported it, is no
+    IP address: it could neither be limited nor banned, and must not be stored."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        try:
+            ipaddress.ip_address(environ.get("REMOTE_ADDR") or "")
+        except ValueError:
+            log.warning("refused a request whose forwarded client address is not an IP")
+            return BadRequest("X-Forwarded-For does not end in an IP address.")(
+                environ, start_response
+            )
+        return self.app(environ, start_response)
 
 
 def frame_ancestors() -> str:

@@ -23,6 +23,31 @@ URL_PATTERN = re.compile(r"https?://[^\s<>\"'\u3000-\u303f\uff01-\uff5e]+")
 # text longer than this many times the limit is too long whatever it normalises to:
 # refuse it without normalising (normalisation can be slow on crafted input).
 NFC_EXPANSION = 3
+# Combining marks one base character may carry. Real writing needs few (Vietnamese
+# two, Devanagari or Tibetan stacks a handful); "Zalgo" text stacks dozens, and long
+# runs of them make normalisation quadratic (CPython sorts them by insertion).
+MAX_COMBINING_RUN = 8
+
+
+def _combining_class_ranges() -> str:
+    """A regex character class of every code point with a nonzero combining class."""
+    ranges: list[tuple[int, int]] = []
+    # Every such mark lies in U+0300..U+1FFFF (the last, U+1E94A, in Unicode 15).
+    for code in range(0x300, 0x20000):
+        if unicodedata.combining(chr(code)):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+
+
+_COMBINING_RUN = re.compile(f"[{_combining_class_ranges()}]{{{MAX_COMBINING_RUN + 1},}}")
+
+
+def too_many_marks(value: str) -> bool:
+    """True when some character carries more than MAX_COMBINING_RUN combining marks."""
+    return _COMBINING_RUN.search(value) is not None
 
 
 def strip_forbidden(value: str) -> str:
@@ -45,6 +70,8 @@ def clean_body(value: object, max_length: int) -> tuple[str, FieldError | None]:
         return "", FieldError("invalid", lazy_gettext("The comment must be text."))
     if len(value) > NFC_EXPANSION * max_length and not _FORBIDDEN.search(value):
         return value[:max_length], _body_too_long(max_length, len(value))
+    if too_many_marks(value):
+        return value[:max_length], _stacked_marks()
     text = unicodedata.normalize("NFC", normalise_newlines(value)).strip()
     if _FORBIDDEN.search(text):
         return text, FieldError(
@@ -69,6 +96,16 @@ def _body_too_long(max_length: int, length: int) -> FieldError:
     )
 
 
+def _stacked_marks() -> FieldError:
+    return FieldError(
+        "forbidden_characters",
+        lazy_gettext(
+            "Too many accents or marks are stacked on one character (at most %(max)d).",
+            max=MAX_COMBINING_RUN,
+        ),
+    )
+
+
 def clean_nickname(value: object, max_length: int, default: str) -> tuple[str, FieldError | None]:
     """Nickname as stored: one line, invisible characters removed, default if empty."""
     if value is None:
@@ -81,6 +118,8 @@ def clean_nickname(value: object, max_length: int, default: str) -> tuple[str, F
         )
     if len(value) > NFC_EXPANSION * max_length:
         return value[:max_length], _nickname_too_long(max_length)
+    if too_many_marks(value):
+        return value[:max_length], _stacked_marks()
     name = _SPACES.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", value))).strip()
     if not name:
         return default, None

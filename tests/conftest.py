@@ -41,6 +41,9 @@ def base_config(database_url: str, **overrides: Any) -> dict[str, Any]:
         "DATABASE_URL": database_url,
         "RATELIMIT_ENABLED": False,
         "ALLOWED_ORIGINS": ["https://www.portal.example"],
+        # The test client's own address (Flask's test client speaks to http://localhost).
+        "PUBLIC_URL": "http://localhost",
+        "DEMO_ENABLED": True,
         # Still scrypt, at a cost that keeps the suite fast; each hash records its own
         # cost, so checking a password works the same as with the default.
         "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",

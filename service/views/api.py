@@ -15,7 +15,7 @@ from ..articles import check_key
 from ..errors import BadRequest, ValidationFailed
 from ..limits import free_attempt, like_limit, post_limit
 from ..openapi import openapi_document
-from ..params import check_page, check_sort
+from ..params import check_public_page, check_sort
 from ..templating import local
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -84,7 +84,7 @@ def list_comments(article: str) -> ResponseReturnValue:
     """One page of an article's approved comments, newest first."""
     page = comments.list_comments(
         check_key(article),
-        check_page(request.args.get("page")),
+        check_public_page(request.args.get("page")),
         check_sort(request.args.get("sort")),
     )
     response = jsonify(

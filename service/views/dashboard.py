@@ -252,6 +252,17 @@ def article_settings(key: str) -> ResponseReturnValue:
     return redirect(url_for(".article", key=key), code=303)
 
 
+@bp.post("/articles/<key>/details")
+@login_required
+def article_details(key: str) -> ResponseReturnValue:
+    """Correct an article's title and link (readers' comments never change them)."""
+    articles.update_details(
+        key, request.form.get("title", ""), request.form.get("url", ""), by=current_user
+    )
+    flash(gettext("Article settings saved."), "success")
+    return redirect(url_for(".article", key=key), code=303)
+
+
 @bp.get("/tokens")
 @login_required
 def tokens() -> ResponseReturnValue:

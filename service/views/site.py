@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,7 +41,13 @@ def count_js() -> ResponseReturnValue:
 
 @bp.get("/demo")
 def demo() -> ResponseReturnValue:
-    """A demo portal page: an article with the widget and a listing with counts."""
+    """A demo portal page: an article with the widget and a listing with counts.
+
+    Off unless ``DEMO_ENABLED`` (``make run`` switches it on): a production
+    service has no business serving a fake portal page.
+    """
+    if not current_app.config["DEMO_ENABLED"]:
+        abort(404)
     return render_template("demo/article.html")
 
 
@@ -53,4 +59,5 @@ def favicon() -> ResponseReturnValue:
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    return redirect("/demo")
+    """The demo when it is on, else the moderators' sign-in."""
+    return redirect(url_for("site.demo") if current_app.config["DEMO_ENABLED"] else "/mod/")

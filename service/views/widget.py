@@ -30,7 +30,7 @@ from ..errors import (
 from ..forms import CommentForm
 from ..i18n import lang_code
 from ..limits import captcha_limit, free_attempt, like_limit, post_limit, report_limit
-from ..params import Sort, check_page, check_sort
+from ..params import Sort, check_public_page, check_sort
 
 bp = Blueprint("widget", __name__)
 POSTED = ("1", "published")
@@ -85,7 +85,7 @@ def page_context(
 def show(article: str) -> ResponseReturnValue:
     """The widget page for one article: header, approved comments, the form."""
     key = widget_key(article)
-    page = check_page(request.args.get("page"))
+    page = check_public_page(request.args.get("page"))
     sort = check_sort(request.args.get("sort"))
     form = CommentForm(
         formdata=None,
