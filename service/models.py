@@ -187,6 +187,10 @@ class SpentCaptcha(db.Model):
 
     nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # Answered rightly; and the comment it made, so that a retried submission
+    # (same token, right answer) gets the first answer instead of a second comment.
+    solved: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    comment_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Like(db.Model):
