@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -25,6 +26,7 @@ from .models import ApiToken, Moderator, Role
 USERNAME_PATTERN = re.compile(r"[\w.\-]{2,64}")
 PASSWORD_MIN_LENGTH = 10
 TOKEN_PREFIX = "cmt_"
+NEXT_MAX_LENGTH = 2048
 # Checked when a name does not exist, so a wrong name costs as long as a wrong
 # password: one per hashing method, made with the configured method.
 _DUMMY_HASHES: dict[str, str] = {}
@@ -174,9 +176,22 @@ def authenticate(username: str, password: str) -> Moderator | None:
     return moderator
 
 
+def _unsafe_in_path(char: str) -> bool:
+    # Controls, invisible format characters (bidi overrides, zero widths) and any
+    # whitespace: a browser drops or rereads them, or a header refuses them.
+    return char == "\\" or char.isspace() or unicodedata.category(char)[0] in "CZ"
+
+
 def safe_next(target: str | None) -> str | None:
-    """Only paths on this service: no scheme, no host, no protocol-relative //."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A path on this service to go back to, else None.
+
+    A "/" not followed by another "/"; no scheme, no host, no backslash, and no
+    control, format or space character anywhere (browsers drop some of them, so
+    "/<tab>/evil.example" would read as "//evil.example"); at most 2048 characters.
+    """
+    if not target or len(target) > NEXT_MAX_LENGTH or not target.startswith("/"):
+        return None
+    if target.startswith("//") or any(_unsafe_in_path(char) for char in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
