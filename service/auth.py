@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app
 from flask_babel import lazy_gettext
 from flask_login import current_user, login_required
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .audit_log import audit
@@ -30,6 +30,8 @@ TOKEN_PREFIX = "cmt_"
 SESSION_SEEN_EVERY = timedelta(minutes=1)
 # Ended sessions are kept this long (for the account page), then deleted at sign-in.
 ENDED_SESSIONS_KEPT = timedelta(days=30)
+# An address the account signed in from this recently passes the per-account ceiling.
+KNOWN_ADDRESS_DAYS = 30
 NEXT_MAX_LENGTH = 2048
 # Checked when a name does not exist, so a wrong name costs as long as a wrong
 # password: one per hashing method, made with the configured method.
@@ -207,6 +209,29 @@ def session_id(key: str | None) -> int | None:
     """The record id of the session a cookie names (to mark "this browser" in the list)."""
     record = _live_session(key)
     return record.id if record is not None else None
+
+
+def known_address(username: str, remote_addr: str | None) -> bool:
+    """Whether the named account signed in from this address in the last 30 days.
+
+    Such an address passes the per-account sign-in ceiling, so strangers'
+    failures cannot lock the moderator out of their usual places. The answer
+    for a name that does not exist is simply False, like for any stranger.
+    """
+    if not username or not remote_addr:
+        return False
+    since = datetime.now(UTC) - timedelta(days=KNOWN_ADDRESS_DAYS)
+    found = db.session.execute(
+        select(ModeratorSession.id)
+        .join(Moderator, Moderator.id == ModeratorSession.moderator_id)
+        .where(
+            func.lower(Moderator.username) == username.lower(),
+            ModeratorSession.remote_addr == remote_addr,
+            ModeratorSession.created_at > since,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def find_moderator(username: str) -> Moderator | None:

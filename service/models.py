@@ -264,7 +264,8 @@ class ModeratorSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Shown to the moderator in their list of sessions.
+    # Shown to the moderator in their list of sessions; the address also lets its
+    # owner past the per-account sign-in ceiling (service.auth.known_address).
     user_agent: Mapped[str | None] = mapped_column(String(200))
     remote_addr: Mapped[str | None] = mapped_column(String(45))
 

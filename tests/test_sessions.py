@@ -1,11 +1,12 @@
-"""Moderator sign-in and sessions: server-side sessions, password changes, CSRF rotation
-and the pages a sign-in may go back to.
+"""Moderator sign-in and sessions: lockouts, server-side sessions, password changes, CSRF
+rotation and the pages a sign-in may go back to (docs/security.md).
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,16 @@ def client_at(app: Flask, address: str) -> FlaskClient:
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
     return client
+
+
+def json_login(client: FlaskClient, name: str, password: str) -> TestResponse:
+    """Sign in with a JSON body, which Flask-WTF reads like the form."""
+    token = csrf_token(client)
+    return client.post(
+        "/mod/login",
+        json={"csrf_token": token, "username": name, "password": password},
+        headers={"X-CSRFToken": token},
+    )
 
 
 def signed_in(client: FlaskClient) -> bool:
@@ -102,6 +113,116 @@ def change_own_password(client: FlaskClient, **fields: Any) -> TestResponse:
 def audit_actions(app: Flask) -> list[str]:
     with app.app_context():
         return list(db.session.execute(select(AuditEntry.action).order_by(AuditEntry.id)).scalars())
+
+
+# --- lockout: per address, per name and address, per account ------------------------------
+
+
+@pytest.fixture
+def limited_app(make_app: Callable[..., Flask]) -> Flask:
+    app = make_app(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_LOGIN_USER="3 per 15 minutes",
+        RATELIMIT_LOGIN_ACCOUNT="6 per hour",
+    )
+    add_account(app, MODERATOR, MOD_PASSWORD)
+    return app
+
+
+def test_json_sign_ins_count_against_the_name_they_try(limited_app):
+    attacker = client_at(limited_app, STRANGER)
+    for _ in range(3):
+        assert json_login(attacker, MODERATOR, WRONG_PASSWORD).status_code == 401
+
+    response = login(attacker, MODERATOR, MOD_PASSWORD)
+
+    assert response.status_code == 429
+    assert error_of(response) == LOCKED
+
+
+def test_json_and_form_sign_ins_share_one_count(limited_app):
+    attacker = client_at(limited_app, STRANGER)
+    json_login(attacker, MODERATOR, WRONG_PASSWORD)
+    login(attacker, MODERATOR, WRONG_PASSWORD)
+    json_login(attacker, MODERATOR.upper(), WRONG_PASSWORD)
+
+    assert json_login(attacker, MODERATOR, MOD_PASSWORD).status_code == 429
+
+
+@pytest.mark.parametrize("attempt", [login, json_login], ids=["form", "json"])
+def test_a_strangers_failures_do_not_lock_the_moderator_out(limited_app, attempt):
+    attacker = client_at(limited_app, STRANGER)
+    for _ in range(5):
+        attempt(attacker, MODERATOR, WRONG_PASSWORD)
+    assert attempt(attacker, MODERATOR, MOD_PASSWORD).status_code == 429
+
+    moderator = client_at(limited_app, MODERATORS_OFFICE)
+    assert login(moderator, MODERATOR, MOD_PASSWORD).status_code == 303
+    assert signed_in(moderator)
+
+
+def test_the_per_address_limit_covers_every_name(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3/minute")
+    add_account(app, MODERATOR, MOD_PASSWORD)
+    attacker = client_at(app, STRANGER)
+    for name in ("editor-1", "editor-2", "editor-3"):
+        assert login(attacker, name, WRONG_PASSWORD).status_code == 401
+
+    assert login(attacker, MODERATOR, MOD_PASSWORD).status_code == 429
+    assert login(client_at(app, MODERATORS_OFFICE), MODERATOR, MOD_PASSWORD).status_code == 303
+
+
+@pytest.mark.parametrize("name", [MODERATOR, "no-such-editor"], ids=["known", "unknown"])
+def test_many_addresses_reach_the_account_ceiling_with_the_same_answer(limited_app, name):
+    for number in range(6):
+        attacker = client_at(limited_app, f"198.51.100.{number + 1}")
+        assert login(attacker, name, WRONG_PASSWORD).status_code == 401
+
+    response = login(client_at(limited_app, "198.51.100.99"), name, MOD_PASSWORD)
+
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert error_of(response) == LOCKED
+
+
+def test_the_ceiling_lets_the_moderator_in_from_where_they_signed_in_before(limited_app):
+    home = client_at(limited_app, MODERATORS_HOME)
+    assert login(home, MODERATOR, MOD_PASSWORD).status_code == 303
+    form_post(home, "/mod/logout")
+    for number in range(6):
+        login(client_at(limited_app, f"198.51.100.{number + 1}"), MODERATOR, WRONG_PASSWORD)
+
+    assert login(client_at(limited_app, STRANGER), MODERATOR, MOD_PASSWORD).status_code == 429
+    assert login(home, MODERATOR, MOD_PASSWORD).status_code == 303
+    assert signed_in(home)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": 5, "password": "x"},
+        {"username": {"a": 1}, "password": "x"},
+        {"username": MODERATOR, "password": ["a", "b"]},
+        [1, 2],
+        "text",
+        None,
+    ],
+    ids=["number", "object", "list", "array-body", "string-body", "null-body"],
+)
+def test_odd_json_sign_ins_are_refused_without_a_500(client, moderator, body):
+    token = csrf_token(client)
+    if isinstance(body, dict):
+        body = {**body, "csrf_token": token}
+
+    response = client.post("/mod/login", json=body, headers={"X-CSRFToken": token})
+
+    assert response.status_code < 500
+    assert not signed_in(client)
+
+
+def test_a_json_sign_in_with_text_fields_works(client, moderator):
+    assert json_login(client, moderator, MOD_PASSWORD).status_code == 303
+    assert signed_in(client)
 
 
 # --- sessions live on the server ------------------------------------------------------------

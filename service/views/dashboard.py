@@ -21,12 +21,13 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import articles, auth, moderation, stats
 from ..errors import BadRequest, ServiceError, with_retry_after
 from ..extensions import limiter
-from ..forms import LoginForm
+from ..forms import login_form, submitted_fields
 from ..models import ModerationMode
 from ..params import whole_number, whole_numbers
 from ..queue import Queue, QueueFilter, list_queue, queue_counts
@@ -59,7 +60,7 @@ def too_many_attempts(error: RateLimitExceeded) -> ResponseReturnValue:
     elif request.endpoint == "dashboard.change_password":
         response = Response(account_page(error=message), status=429)
     else:
-        page = render_template("dashboard/login.html", form=LoginForm(), error=message)
+        page = render_template("dashboard/login.html", form=login_form(), error=message)
         response = Response(page, status=429)
     return with_retry_after(response, error)
 
@@ -68,10 +69,29 @@ def _failed_login(response: Response) -> bool:
     return response.status_code == 401
 
 
-def _login_user_key() -> str:
-    return "login-user:" + (request.form.get("username") or "").strip().lower()[:64]
+def _login_name() -> str:
+    """The user name as the sign-in form reads it (form or JSON), for the lockout keys."""
+    if "login_name" not in g:
+        fields = submitted_fields()
+        g.login_name = ((fields.get("username") if fields else None) or "").strip().lower()[:64]
+    return g.login_name
 
 
+def _login_pair_key() -> str:
+    return f"login-user:{_login_name()}@{get_remote_address()}"
+
+
+def _login_account_key() -> str:
+    return f"login-account:{_login_name()}"
+
+
+def _signed_in_here_before() -> bool:
+    return auth.known_address(_login_name(), request.remote_addr)
+
+
+# Failed sign-ins are limited three ways (docs/security.md): per address for all
+# names, per name and address (so strangers cannot lock a moderator out of their
+# own address), and a ceiling per name that addresses the account used lately pass.
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(
     lambda: current_app.config["RATELIMIT_LOGIN"],
@@ -81,14 +101,22 @@ def _login_user_key() -> str:
 )
 @limiter.limit(
     lambda: current_app.config["RATELIMIT_LOGIN_USER"],
-    key_func=_login_user_key,
+    key_func=_login_pair_key,
     methods=["POST"],
     deduct_when=_failed_login,
     scope="login-user",
 )
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
+    key_func=_login_account_key,
+    methods=["POST"],
+    deduct_when=_failed_login,
+    exempt_when=_signed_in_here_before,
+    scope="login-account",
+)
 def login() -> ResponseReturnValue:
     """Sign in with user name and password."""
-    form = LoginForm()
+    form = login_form()
     if form.validate_on_submit():
         moderator = auth.authenticate(
             form.username.data or "",
