@@ -57,9 +57,15 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_CAPTCHA": "60/minute;600/hour",
     "RATELIMIT_POST": "10/minute;100/hour",
+    # Failed sign-ins per client IP, whatever the names (docs/security.md).
     "RATELIMIT_LOGIN": "10/minute",
-    # Failed logins allowed per user name before it is locked for the window.
+    # Failed sign-ins per user name from one client IP: a stranger's failures
+    # lock that name for the stranger's address only.
     "RATELIMIT_LOGIN_USER": "5 per 15 minutes",
+    # Failed sign-ins per user name from all addresses together (many addresses
+    # guessing one password). Addresses the account signed in from in the last
+    # 30 days are not held back by it.
+    "RATELIMIT_LOGIN_ACCOUNT": "30 per hour",
     "RATELIMIT_REPORT": "10/minute;50/day",
     "RATELIMIT_LIKE": "30/minute;300/day",
     # Where a browser keeps no cookie, one like per IP per comment in this many hours.
