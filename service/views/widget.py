@@ -32,7 +32,14 @@ from ..errors import (
 )
 from ..forms import CommentForm
 from ..i18n import lang_code
-from ..limits import captcha_limit, free_attempt, like_limit, post_limit, report_limit
+from ..limits import (
+    captcha_audio_limit,
+    captcha_limit,
+    free_attempt,
+    like_limit,
+    post_limit,
+    report_limit,
+)
 from ..params import Sort, check_page, check_sort
 
 bp = Blueprint("widget", __name__)
@@ -220,6 +227,7 @@ def captcha_image(token: str) -> ResponseReturnValue:
 
 @bp.get("/captcha/<token>.wav")
 @captcha_limit
+@captcha_audio_limit
 def captcha_audio(token: str) -> ResponseReturnValue:
     """The challenge spoken, for readers who cannot read the image (HEAD renders nothing)."""
     if request.method == "HEAD":
