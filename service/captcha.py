@@ -6,7 +6,8 @@ never sent to the client (not in the token, not in a cookie) and issuing a
 challenge writes nothing. Answering spends the nonce: a row in ``spent_captcha``
 under a primary key, so of two racing requests exactly one wins. The same
 token always renders the same image and sound (the renderer is seeded from the
-server-keyed nonce), so reloading an image gives an attacker nothing new.
+server-keyed nonce), so reloading an image gives an attacker nothing new. The sound is
+spoken by our own voices (service/captcha_audio.py), not the captcha package's.
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import captcha.audio
 import captcha.image
-from captcha.audio import AudioCaptcha
 from captcha.image import ColorTuple, ImageCaptcha, random_color
 from flask import Flask, current_app
 from flask_babel import lazy_gettext
@@ -35,6 +34,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .captcha_audio import VoiceCaptcha
 from .errors import FieldError
 from .extensions import db
 from .metrics import CAPTCHAS
@@ -71,7 +71,6 @@ class _SeededSecrets(threading.local):
 
 _seeded = _SeededSecrets()
 captcha.image.secrets = _seeded  # type: ignore[attr-defined]
-captcha.audio.secrets = _seeded  # type: ignore[attr-defined]
 
 
 def _uniform(low: float, high: float) -> float:
@@ -235,8 +234,9 @@ EXPIRED = "captcha_expired"
 def init_app(app: Flask) -> None:
     """Load fonts and voices once per process: they are slow to load."""
     image = image_renderer(app.config["CAPTCHA_WIDTH"], app.config["CAPTCHA_HEIGHT"])
-    audio = AudioCaptcha()
-    audio.load()
+    audio = VoiceCaptcha()
+    if not audio.speaks(ALPHABET):
+        raise RuntimeError("service/voices/ lacks a captcha character: run scripts/make_voices.py")
     app.extensions["captcha"] = {"image": image, "audio": audio}
     if app.config["CAPTCHA_TEST_MODE"]:
         log.warning(
@@ -312,11 +312,22 @@ def render_png(token: str) -> bytes:
     return _render(nonce, lambda text: image.generate(text, format="png").getvalue())
 
 
+def _audio_rng(nonce: str) -> random.Random:
+    return random.Random(_keyed("render-audio", nonce))
+
+
 def render_wav(token: str) -> bytes:
-    """The spoken challenge as WAV, for readers who cannot see the image."""
+    """The spoken challenge as WAV, for readers who cannot see the image (same token, same WAV)."""
     nonce = nonce_of(token)
-    audio: AudioCaptcha = current_app.extensions["captcha"]["audio"]
-    return _render(nonce, lambda text: bytes(audio.generate(text)))
+    audio: VoiceCaptcha = current_app.extensions["captcha"]["audio"]
+    return audio.wav(answer_for(nonce), _audio_rng(nonce))
+
+
+def wav_size(token: str) -> int:
+    """The size of the challenge's WAV in bytes, without rendering it (for HEAD)."""
+    nonce = nonce_of(token)
+    audio: VoiceCaptcha = current_app.extensions["captcha"]["audio"]
+    return audio.wav_size(answer_for(nonce), _audio_rng(nonce))
 
 
 def normalise_answer(answer: str) -> str:

@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     # --- rate limits (Flask-Limiter syntax) --------------------------------
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_CAPTCHA": "60/minute;600/hour",
+    # The spoken captcha (.wav), on top of the limit above: a listener needs a few,
+    # while a script trying to recognise the speech needs many (docs/security.md).
+    "RATELIMIT_CAPTCHA_AUDIO": "6/minute;30/hour",
     "RATELIMIT_POST": "10/minute;100/hour",
     # Failed sign-ins per client IP, whatever the names (docs/security.md).
     "RATELIMIT_LOGIN": "10/minute",

@@ -105,7 +105,11 @@
     $("cw-captcha-audio").addEventListener("click", function (event) {
       if (!this.href) return;
       event.preventDefault();
-      new Audio(this.href).play();
+      // A sound that cannot be fetched (the stricter audio rate limit, say) is said so.
+      var sound = new Audio(this.href);
+      sound.addEventListener("error", function () { say(text.captchaFailed, true); });
+      var playing = sound.play();
+      if (playing && playing.catch) playing.catch(function () {});  // "error" tells the reader
     });
     if (!$("cw-captcha-token").value) loadCaptcha();
   }
