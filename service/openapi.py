@@ -190,7 +190,13 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "integer"},
             "likes": {"type": "integer", "minimum": 0},
-            "liked": {"type": "boolean", "description": "false: this reader had liked it."},
+            "liked": {
+                "type": "boolean",
+                "description": (
+                    "false: not counted (this reader had liked it, or enough readers "
+                    "from this address had)."
+                ),
+            },
         },
     },
     "Withdrawn": {

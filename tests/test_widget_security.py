@@ -1,12 +1,15 @@
 """Likes, reports and cross-site requests: the attacks a security probe found, replayed.
 
+- a script that takes a fresh reader cookie for every like (likes per address);
 - a plain moderator switching an article to post-moderation;
 - CORS answers cached by a CDN without ``Vary: Origin``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -14,12 +17,184 @@ from flask.testing import FlaskClient
 from helpers import form_post
 from werkzeug.test import TestResponse
 
+from service import likes
 from service.articles import find_article
+from service.extensions import db
+from service.models import Comment
 
 ARTICLE = "67584"
 PORTAL = "https://www.portal.example"  # conftest's ALLOWED_ORIGINS
 EVIL = "https://evil.example"
+OWN_ORIGIN = "http://localhost"  # the test client's
+ADDRESS = "198.51.100.23"
+SAME_ORIGIN = {"Origin": OWN_ORIGIN, "Sec-Fetch-Site": "same-origin"}
 Solved = Callable[[], tuple[str, str]]
+
+
+def like_path(comment_id: int) -> str:
+    return f"/api/v1/articles/{ARTICLE}/comments/{comment_id}/like"
+
+
+def api_like(
+    client: FlaskClient,
+    comment_id: int,
+    cookie: str | None = None,
+    address: str = ADDRESS,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> TestResponse:
+    """A like through the JSON API, as widget.js sends it (the cookie as a raw header)."""
+    sent = dict(headers or {})
+    if cookie:
+        sent["Cookie"] = f"{likes.COOKIE}={cookie}"
+    if "data" not in kwargs:
+        kwargs["json"] = {}
+    return client.post(
+        like_path(comment_id), headers=sent, environ_base={"REMOTE_ADDR": address}, **kwargs
+    )
+
+
+def widget_like(
+    client: FlaskClient, comment_id: int, cookie: str | None = None, address: str = ADDRESS
+) -> TestResponse:
+    """The no-JavaScript like form, posted from the widget's own page."""
+    headers = dict(SAME_ORIGIN)
+    if cookie:
+        headers["Cookie"] = f"{likes.COOKIE}={cookie}"
+    return client.post(
+        f"/embed/{ARTICLE}/like/{comment_id}",
+        headers=headers,
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def fresh_cookie(client: FlaskClient, decoy: int) -> str:
+    """A new reader cookie, the way the script gets one: a cookieless like hands it out."""
+    response = api_like(client, decoy, address="192.0.2.250")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    match = re.match(rf"{likes.COOKIE}=([^;]+)", response.headers["Set-Cookie"])
+    assert match, response.headers["Set-Cookie"]
+    return match.group(1)
+
+
+def likes_of(app: Flask, comment_id: int) -> int:
+    with app.app_context():
+        comment = db.session.get(Comment, comment_id)
+        assert comment is not None
+        return comment.likes
+
+
+@pytest.fixture
+def cookieless(app: Flask) -> FlaskClient:
+    """A client that sends only the cookies a test puts in its headers."""
+    return app.test_client(use_cookies=False)
+
+
+# --- likes: once per reader, a few times per address ------------------------------------------
+
+
+def test_a_script_taking_a_fresh_cookie_for_every_like_counts_three_times_at_most(
+    app, cookieless, make_comment
+):
+    target, decoy = make_comment(body="要刷赞的评论"), make_comment(body="发饼干的评论")
+    cookies = [fresh_cookie(cookieless, decoy) for _ in range(20)]
+    assert len(set(cookies)) == 20
+
+    answers = [api_like(cookieless, target, cookie).get_json() for cookie in cookies]
+
+    assert [a["liked"] for a in answers] == [True] * 3 + [False] * 17
+    assert likes_of(app, target) == 3
+    assert answers[-1]["likes"] == 3
+
+
+def test_the_no_javascript_like_form_is_capped_the_same_way(app, cookieless, make_comment):
+    target, decoy = make_comment(body="要刷赞的评论"), make_comment(body="发饼干的评论")
+
+    statuses = [
+        widget_like(cookieless, target, fresh_cookie(cookieless, decoy)).status_code
+        for _ in range(20)
+    ]
+
+    assert statuses == [303] * 20
+    assert likes_of(app, target) == 3
+
+
+def test_likes_through_the_api_and_the_form_share_the_address_cap(app, cookieless, make_comment):
+    target, decoy = make_comment(), make_comment(body="发饼干的评论")
+
+    for i in range(10):
+        send = api_like if i % 2 else widget_like
+        send(cookieless, target, fresh_cookie(cookieless, decoy))
+
+    assert likes_of(app, target) == 3
+
+
+def test_readers_sharing_an_address_count_until_the_cap(app, cookieless, make_comment):
+    comment = make_comment()
+    office = [fresh_cookie(cookieless, make_comment(body="发饼干的评论")) for _ in range(3)]
+
+    first = api_like(cookieless, comment, office[0]).get_json()
+    second = api_like(cookieless, comment, office[1]).get_json()
+    # A colleague whose browser keeps no cookie still counts: the first place was left free.
+    without_cookie = api_like(cookieless, comment).get_json()
+    fourth = api_like(cookieless, comment, office[2]).get_json()
+    elsewhere = api_like(cookieless, comment, address="203.0.113.80").get_json()
+
+    assert [first["liked"], second["liked"], without_cookie["liked"]] == [True, True, True]
+    assert fourth == {"id": comment, "likes": 3, "liked": False}
+    assert elsewhere == {"id": comment, "likes": 4, "liked": True}
+
+
+def test_a_reader_known_by_cookie_counts_once_from_any_address(app, cookieless, make_comment):
+    comment = make_comment()
+    cookie = fresh_cookie(cookieless, make_comment(body="发饼干的评论"))
+
+    answers = [
+        api_like(cookieless, comment, cookie, address=address).get_json()["liked"]
+        for address in ("198.51.100.1", "198.51.100.2", "2001:db8::1")
+    ]
+
+    assert answers == [True, False, False]
+    assert likes_of(app, comment) == 1
+
+
+def test_a_reader_without_cookie_counts_once_per_address_and_window(
+    app, cookieless, make_comment, monkeypatch
+):
+    comment = make_comment()
+    now = 1_800_000_000.0
+    monkeypatch.setattr(likes, "time", type("Clock", (), {"time": staticmethod(lambda: now)}))
+
+    today = [api_like(cookieless, comment).get_json()["liked"] for _ in range(3)]
+    now += app.config["LIKE_IP_WINDOW_HOURS"] * 3600
+    tomorrow = api_like(cookieless, comment).get_json()["liked"]
+
+    assert today == [True, False, False]
+    assert tomorrow is True
+    assert likes_of(app, comment) == 2
+
+
+def test_addresses_in_one_ipv6_64_share_their_places(app, cookieless, make_comment):
+    comment, decoy = make_comment(), make_comment(body="发饼干的评论")
+
+    for n in range(1, 11):
+        api_like(cookieless, comment, fresh_cookie(cookieless, decoy), address=f"2001:db8:1:2::{n}")
+    other_network = api_like(cookieless, comment, address="2001:db8:1:3::1").get_json()
+
+    assert other_network["liked"] is True
+    assert likes_of(app, comment) == 4
+
+
+def test_like_per_ip_is_a_setting(make_app, make_comment):
+    app = make_app(LIKE_PER_IP=1)
+    client = app.test_client(use_cookies=False)
+    comment, decoy = make_comment(), make_comment(body="发饼干的评论")
+
+    answers = [
+        api_like(client, comment, fresh_cookie(client, decoy)).get_json()["liked"] for _ in range(3)
+    ]
+
+    assert answers == [True, False, False]
 
 
 # --- an article's moderation mode is an admin's call ---------------------------------------------

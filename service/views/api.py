@@ -139,11 +139,9 @@ def withdraw_comment(article: str, comment_id: int) -> ResponseReturnValue:
 @bp.post("/articles/<article>/comments/<int:comment_id>/like")
 @like_limit
 def like_comment(article: str, comment_id: int) -> ResponseReturnValue:
-    """赞 a published comment, once per reader."""
+    """赞 a published comment: once per reader, a few times per address."""
     reader = likes.reader_from_cookie(request.cookies.get(likes.COOKIE))
-    count, counted = likes.like(
-        check_key(article), comment_id, likes.liker_key(reader, request.remote_addr)
-    )
+    count, counted = likes.like(check_key(article), comment_id, reader, request.remote_addr)
     response = jsonify(id=comment_id, likes=count, liked=counted)
     if reader is None:
         # Remembered where the browser allows it; blocked third-party cookies fall back to IP.

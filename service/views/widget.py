@@ -277,5 +277,6 @@ def script_text() -> dict[str, str]:
 def like(article: str, comment_id: int) -> ResponseReturnValue:
     """赞 without JavaScript: count the like, then back to the comment."""
     key = widget_key(article)
-    likes.like(key, comment_id, likes.liker_key(None, request.remote_addr))
+    reader = likes.reader_from_cookie(request.cookies.get(likes.COOKIE))
+    likes.like(key, comment_id, reader, request.remote_addr)
     return redirect(url_for(".show", article=key, **frame_args()) + f"#comment-{comment_id}", 303)
