@@ -1,12 +1,16 @@
 """Likes, reports and cross-site requests: the attacks a security probe found, replayed.
 
 - a script that takes a fresh reader cookie for every like (likes per address);
+- another site's page making its visitors like, report or comment through the
+  widget's forms (Fetch Metadata and Origin), or through the JSON API's like
+  (JSON only, so browsers preflight; allowed origins only);
 - a plain moderator switching an article to post-moderation;
 - CORS answers cached by a CDN without ``Vary: Origin``.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from typing import Any
@@ -15,18 +19,21 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import form_post
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from service import likes
 from service.articles import find_article
 from service.extensions import db
-from service.models import Comment
+from service.models import Comment, Report
 
 ARTICLE = "67584"
 PORTAL = "https://www.portal.example"  # conftest's ALLOWED_ORIGINS
 EVIL = "https://evil.example"
 OWN_ORIGIN = "http://localhost"  # the test client's
 ADDRESS = "198.51.100.23"
+REFUSED = "此请求并非来自评论区，未被受理。"
+JSON = {"Accept": "application/json"}
 SAME_ORIGIN = {"Origin": OWN_ORIGIN, "Sec-Fetch-Site": "same-origin"}
 Solved = Callable[[], tuple[str, str]]
 
@@ -82,6 +89,18 @@ def likes_of(app: Flask, comment_id: int) -> int:
         comment = db.session.get(Comment, comment_id)
         assert comment is not None
         return comment.likes
+
+
+def reports_of(app: Flask, comment_id: int) -> int:
+    with app.app_context():
+        return db.session.scalar(
+            select(func.count(Report.id)).where(Report.comment_id == comment_id)
+        )
+
+
+def comment_count(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(Comment.id)))
 
 
 @pytest.fixture
@@ -195,6 +214,195 @@ def test_like_per_ip_is_a_setting(make_app, make_comment):
     ]
 
     assert answers == [True, False, False]
+
+
+# --- the widget's forms: only from the widget's own pages --------------------------------------
+
+FOREIGN = {
+    "other-origin": {"Origin": EVIL},
+    "cross-site": {"Sec-Fetch-Site": "cross-site"},
+    "cross-site-with-origin": {"Sec-Fetch-Site": "cross-site", "Origin": EVIL},
+    # A portal on a sibling subdomain embeds the widget, but its pages are not the widget.
+    "same-site-portal": {"Sec-Fetch-Site": "same-site", "Origin": PORTAL},
+    "allowed-portal-origin": {"Origin": PORTAL},
+    "opaque-origin": {"Origin": "null"},
+    "forged-same-origin-metadata": {"Sec-Fetch-Site": "same-origin", "Origin": EVIL},
+}
+
+
+def send_like(client: FlaskClient, _solved: Solved, comment_id: int, headers: dict) -> TestResponse:
+    return client.post(f"/embed/{ARTICLE}/like/{comment_id}", headers=headers)
+
+
+def send_report(
+    client: FlaskClient, _solved: Solved, comment_id: int, headers: dict
+) -> TestResponse:
+    return client.post(
+        f"/embed/{ARTICLE}/report/{comment_id}", data={"reason": "spam"}, headers=headers
+    )
+
+
+def send_comment(
+    client: FlaskClient, solved: Solved, _comment_id: int, headers: dict
+) -> TestResponse:
+    token, answer = solved()
+    return client.post(
+        f"/embed/{ARTICLE}",
+        data={"body": "别人的网站替我发的评论", "captcha_token": token, "captcha_answer": answer},
+        headers=headers,
+    )
+
+
+FORMS: dict[str, tuple[Callable[..., TestResponse], Callable[[Flask, int], int]]] = {
+    "like": (send_like, likes_of),
+    "report": (send_report, reports_of),
+    "comment": (send_comment, lambda app, _id: comment_count(app)),
+}
+
+
+@pytest.mark.parametrize("headers", list(FOREIGN.values()), ids=list(FOREIGN))
+@pytest.mark.parametrize("form", list(FORMS))
+def test_another_sites_page_cannot_like_report_or_comment_through_the_widget(
+    app, client, solved, make_comment, form, headers
+):
+    comment = make_comment()
+    send, counted = FORMS[form]
+    before = counted(app, comment)
+
+    response = send(client, solved, comment, {"Accept": "text/html", **headers})
+
+    assert response.status_code == 403
+    assert response.mimetype == "text/html"
+    assert REFUSED in html.unescape(response.get_data(as_text=True))
+    assert counted(app, comment) == before
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_a_json_client_is_refused_in_json(app, client, solved, make_comment, form):
+    send, _ = FORMS[form]
+
+    response = send(client, solved, make_comment(), {**JSON, "Sec-Fetch-Site": "cross-site"})
+
+    assert response.status_code == 403
+    assert response.get_json()["error"] == {"code": "cross_site_request", "message": REFUSED}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [SAME_ORIGIN, {"Origin": OWN_ORIGIN}, {"Sec-Fetch-Site": "same-origin"}, {}],
+    ids=["fetch-metadata-and-origin", "origin-only", "fetch-metadata-only", "neither"],
+)
+@pytest.mark.parametrize("form", list(FORMS))
+def test_the_widgets_own_forms_still_work(app, client, solved, make_comment, form, headers):
+    comment = make_comment()
+    send, counted = FORMS[form]
+    before = counted(app, comment)
+
+    response = send(client, solved, comment, headers)
+
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert counted(app, comment) == before + 1
+
+
+def test_the_like_form_on_the_widget_page_posts_to_the_service_itself(client, make_comment):
+    comment = make_comment()
+    page = client.get(f"/embed/{ARTICLE}").get_data(as_text=True)
+    action = re.search(
+        rf'id="comment-{comment}".*?<form class="cw-like"[^>]*action="([^"]+)"', page, re.S
+    )
+    assert action, page
+
+    response = client.post(html.unescape(action.group(1)), headers=SAME_ORIGIN)
+
+    assert response.status_code == 303
+
+
+def test_a_refused_comment_leaves_its_captcha_unspent(app, client, solved):
+    token, answer = solved()
+    fields = {"body": "先被拒绝，再从评论区发出", "captcha_token": token, "captcha_answer": answer}
+
+    refused = client.post(f"/embed/{ARTICLE}", data=fields, headers={"Origin": EVIL})
+    accepted = client.post(f"/embed/{ARTICLE}", data=fields, headers=SAME_ORIGIN)
+
+    assert (refused.status_code, accepted.status_code) == (403, 303)
+    assert comment_count(app) == 1
+
+
+def test_reading_the_widget_is_open_to_every_site(client):
+    response = client.get(f"/embed/{ARTICLE}", headers={"Sec-Fetch-Site": "cross-site"})
+
+    assert response.status_code == 200
+
+
+# --- the JSON API's like: JSON only, from allowed origins --------------------------------------
+
+
+def test_api_like_from_a_page_on_another_origin_is_refused(app, client, make_comment):
+    comment = make_comment()
+
+    response = api_like(client, comment, headers={"Origin": EVIL})
+
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "cross_site_request"
+    assert likes_of(app, comment) == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"data": b""},
+        {"data": b"{}", "content_type": "text/plain"},
+        {"data": {"x": "1"}},
+        {"data": b"{}", "content_type": "multipart/form-data; boundary=x"},
+    ],
+    ids=["no-body", "text-plain", "form", "multipart"],
+)
+def test_api_like_is_json_only_so_another_page_cannot_send_it_without_preflight(
+    app, client, make_comment, kwargs
+):
+    # What an HTML form or a fetch() without a preflight can send: simple content types.
+    comment = make_comment()
+
+    response = api_like(client, comment, headers={"Origin": PORTAL}, **kwargs)
+
+    assert response.status_code == 415
+    assert response.get_json()["error"]["code"] == "unsupported_media_type"
+    assert likes_of(app, comment) == 0
+
+
+@pytest.mark.parametrize("origin", [PORTAL, OWN_ORIGIN, None], ids=["portal", "own", "none"])
+def test_api_like_as_json_from_an_allowed_origin_counts(app, client, make_comment, origin):
+    comment = make_comment()
+
+    response = api_like(client, comment, headers={"Origin": origin} if origin else {})
+
+    assert response.status_code == 200
+    assert response.get_json() == {"id": comment, "likes": 1, "liked": True}
+    if origin == PORTAL:
+        assert response.headers["Access-Control-Allow-Origin"] == PORTAL
+
+
+def preflight(client: FlaskClient, comment_id: int, origin: str) -> TestResponse:
+    return client.options(
+        like_path(comment_id),
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+
+
+def test_the_preflight_lets_allowed_portals_send_the_like_and_no_one_else(client, make_comment):
+    comment = make_comment()
+
+    portal = preflight(client, comment, PORTAL)
+    evil = preflight(client, comment, EVIL)
+
+    assert portal.headers["Access-Control-Allow-Origin"] == PORTAL
+    assert "POST" in portal.headers["Access-Control-Allow-Methods"]
+    assert "content-type" in portal.headers["Access-Control-Allow-Headers"].lower()
+    assert "Access-Control-Allow-Origin" not in evil.headers
 
 
 # --- an article's moderation mode is an admin's call ---------------------------------------------

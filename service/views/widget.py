@@ -31,6 +31,7 @@ from ..forms import CommentForm
 from ..i18n import lang_code
 from ..limits import captcha_limit, free_attempt, like_limit, post_limit, report_limit
 from ..params import Sort, check_page, check_sort
+from ..request_origin import check_same_origin
 
 bp = Blueprint("widget", __name__)
 POSTED = ("1", "published")
@@ -43,6 +44,18 @@ def widget_key(article: str) -> str:
 
 
 THEMES = ("light", "dark")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@bp.before_request
+def refuse_other_sites() -> None:
+    """Likes, reports and comments only from the widget's own pages (no CSRF).
+
+    A comment also needs a solved captcha, but another site could solve one and
+    have its visitors' browsers send it from their addresses: checked alike.
+    """
+    if request.method not in SAFE_METHODS:
+        check_same_origin()
 
 
 def frame_args() -> dict[str, str]:
