@@ -89,10 +89,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     allowed = app.config["ALLOWED_ORIGINS"]
     cors.init_app(
         app,
-        resources={r"/api/v1/*": {"origins": "*" if "*" in allowed else allowed}},
+        resources={security.CORS_PATH + "*": {"origins": "*" if "*" in allowed else allowed}},
         max_age=86400,
         expose_headers=["ETag", "Retry-After"],
-        vary_header=True,
+        # security.py puts Vary: Origin on every answer there, Origin sent or not;
+        # Flask-CORS would add it only with several allowed origins, as a second line.
+        vary_header=False,
     )
     captcha.init_app(app)
     templating.init_app(app)

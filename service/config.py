@@ -71,7 +71,13 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_LOGIN_ACCOUNT": "30 per hour",
     "RATELIMIT_REPORT": "10/minute;50/day",
     "RATELIMIT_LIKE": "30/minute;300/day",
-    # Where a browser keeps no cookie, one like per IP per comment in this many hours.
+    # Likes per client address (an IPv6 /64) per comment in LIKE_IP_WINDOW_HOURS,
+    # whatever the cookies: a script that takes a fresh cookie for every like
+    # counts this many times at most. Above 1 so that a family, an office or a
+    # school behind one address can like together; raise it where many readers
+    # share an address (carrier-grade NAT).
+    "LIKE_PER_IP": 3,
+    # The window for LIKE_PER_IP; a browser that keeps no cookie counts once in it.
     "LIKE_IP_WINDOW_HOURS": 24,
     # --- moderation ---------------------------------------------------------
     # Site-wide default until an admin changes it in the dashboard:

@@ -25,6 +25,9 @@ BASE_POLICY = (
 )
 
 
+# The answers under it are CORS answers (service/__init__.py).
+CORS_PATH = "/api/v1/"
+
 # Only the moderators' pages have a session (Flask-Login, CSRF).
 SESSION_BLUEPRINTS = frozenset({"dashboard", "admin"})
 
@@ -72,6 +75,17 @@ class RequireAddress:
         return self.app(environ, start_response)
 
 
+def vary_on_origin(response: Response) -> None:
+    """Tell shared caches that a CORS answer depends on the request's Origin.
+
+    Whether it carries Access-Control-Allow-Origin, and which, depends on the
+    Origin sent, so a CDN must not hand a copy made for one origin (or for none,
+    or for a refused one) to another: count.js would be blocked. Flask-CORS says
+    so only when the Origin matched one of several allowed origins.
+    """
+    response.vary.add("Origin")
+
+
 def frame_ancestors() -> str:
     """Who may frame this response: portals for the widget, nobody for the rest."""
     if request.blueprint == "widget":
@@ -83,6 +97,8 @@ def frame_ancestors() -> str:
 
 
 def set_security_headers(response: Response) -> Response:
+    if request.path.startswith(CORS_PATH):
+        vary_on_origin(response)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if response.mimetype == "text/html":

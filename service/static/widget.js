@@ -383,7 +383,9 @@
       form.addEventListener("submit", function (event) {
         event.preventDefault();
         if (button.getAttribute("aria-pressed") === "true") return;
-        request("POST", api + "/comments/" + id + "/like").then(function (res) {
+        // As JSON: the service takes a like in no other form (another site's page
+        // cannot send JSON without the browser asking the service first).
+        request("POST", api + "/comments/" + id + "/like", {}).then(function (res) {
           if (!res.ok) return say((res.data.error || {}).message || text.failed, true);
           form.querySelector(".cw-like-count").textContent = res.data.likes;
           button.setAttribute("aria-pressed", "true");

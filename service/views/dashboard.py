@@ -357,9 +357,12 @@ def article(key: str) -> ResponseReturnValue:
 @bp.post("/articles/<key>/settings")
 @login_required
 def article_settings(key: str) -> ResponseReturnValue:
-    """Close or reopen comments on an article, or give it its own moderation mode."""
+    """Close or reopen comments on an article, or (admins) give it its own moderation mode."""
     closed = {"close": True, "reopen": False}.get(request.form.get("comments", ""))
     mode = request.form.get("mode")
+    # Post-moderation publishes unseen comments: the README makes the mode an admin's call.
+    if mode is not None and not current_user.is_admin:
+        raise auth.Forbidden()
     articles.update_article(
         articles.check_key(key),
         closed=closed,

@@ -41,6 +41,7 @@ from ..limits import (
     report_limit,
 )
 from ..params import Sort, check_public_page, check_sort
+from ..request_origin import check_same_origin
 
 bp = Blueprint("widget", __name__)
 T = TypeVar("T")
@@ -54,6 +55,18 @@ def widget_key(article: str) -> str:
 
 
 THEMES = ("light", "dark")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@bp.before_request
+def refuse_other_sites() -> None:
+    """Likes, reports and comments only from the widget's own pages (no CSRF).
+
+    A comment also needs a solved captcha, but another site could solve one and
+    have its visitors' browsers send it from their addresses: checked alike.
+    """
+    if request.method not in SAFE_METHODS:
+        check_same_origin()
 
 
 def frame_args() -> dict[str, str]:
@@ -298,5 +311,6 @@ def script_text() -> dict[str, str]:
 def like(article: str, comment_id: int) -> ResponseReturnValue:
     """赞 without JavaScript: count the like, then back to the comment."""
     key = widget_key(article)
-    likes.like(key, comment_id, likes.liker_key(None, request.remote_addr))
+    reader = likes.reader_from_cookie(request.cookies.get(likes.COOKIE))
+    likes.like(key, comment_id, reader, request.remote_addr)
     return redirect(url_for(".show", article=key, **frame_args()) + f"#comment-{comment_id}", 303)
