@@ -16,8 +16,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_limiter.errors import RateLimitExceeded
 
-from .. import captcha, comments, likes, reports, theme
-from ..articles import check_key, clean_title
+from .. import captcha, comments, identity, likes, reports, theme
+from ..articles import check_key, clean_title, clean_url
 from ..assets import file_response
 from ..errors import (
     NotFound,
@@ -78,6 +78,8 @@ def page_context(
         "sort": sort,
         "api_base": url_for("api.list_comments", article=key).rsplit("/", 1)[0],
         "script_text": script_text(),
+        "require_identity": current_app.config["REQUIRE_IDENTITY"],
+        "login_href": identity.login_url(clean_url(form.url.data)),
     }
 
 
