@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -615,8 +616,33 @@ def test_an_expired_identity_on_the_own_lookup_is_refused(client):
 # --- posting limits per user -----------------------------------------------------------------
 
 
-def test_posting_limit_counts_per_portal_user_when_identified(make_app):
-    app = make_app(IDENTITY_SECRET=SECRET, RATELIMIT_ENABLED=True, RATELIMIT_POST="2/minute")
+# Redis database 11 is this file's own (test_instances uses 5, test_faults 6).
+LIMITS_REDIS_URL = "redis://127.0.0.1:6379/11"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def limit_storage(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Rate limits in process memory, or shared in Redis (emptied first)."""
+    if request.param == "memory":
+        return {}
+    import redis
+
+    connection = redis.Redis.from_url(LIMITS_REDIS_URL, socket_timeout=2)
+    try:
+        connection.flushdb()
+    except redis.RedisError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is needed on CI: {error}")
+        pytest.skip(f"no Redis on 127.0.0.1:6379: {error}")
+    finally:
+        connection.close()
+    return {"REDIS_URL": LIMITS_REDIS_URL}
+
+
+def test_posting_limit_counts_per_portal_user_when_identified(make_app, limit_storage):
+    app = make_app(
+        IDENTITY_SECRET=SECRET, RATELIMIT_ENABLED=True, RATELIMIT_POST="2/minute", **limit_storage
+    )
     client = app.test_client()
 
     def send(ip: str, user: str | None) -> int:
