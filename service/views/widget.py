@@ -63,6 +63,7 @@ def widget_context() -> dict[str, object]:
 def page_context(
     key: str, form: CommentForm, page: int = 1, sort: Sort = Sort.NEWEST
 ) -> dict[str, object]:
+    required = current_app.config["REQUIRE_IDENTITY"]
     return {
         "key": key,
         "page": comments.list_threads(key, page, sort),
@@ -78,8 +79,8 @@ def page_context(
         "sort": sort,
         "api_base": url_for("api.list_comments", article=key).rsplit("/", 1)[0],
         "script_text": script_text(),
-        "require_identity": current_app.config["REQUIRE_IDENTITY"],
-        "login_href": identity.login_url(clean_url(form.url.data)),
+        "require_identity": required,
+        "login_href": identity.login_url(clean_url(form.url.data)) if required else None,
     }
 
 
