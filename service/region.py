@@ -1,9 +1,10 @@
 """IP 属地: the province (or "海外") a comment was sent from, looked up offline.
 
-The data is ip2region's xdb file as the ``iputil`` package ships it (installed
+The data is ip2region's xdb file as the ``ip-region`` package ships it (installed
 with it; nothing is downloaded at run time), read by ip2region's official Python
-binding (``py-ip2region``). The file is mapped into memory once per process and
-shared by its threads (and, through the page cache, by every worker).
+binding (``py-ip2region``). Only the file is used: that package's own code (which
+also asks online services) is never imported. The file is mapped into memory once
+per process and shared by its threads (and, through the page cache, by every worker).
 
 The region is stored with the comment at submission, so a newer database never
 rewrites history. The address itself is never shown to the public.
@@ -23,8 +24,8 @@ from ip2region import util as xdb_util
 
 log = logging.getLogger(__name__)
 
-DATA_PACKAGE = "iputil"
-DATA_FILE = "iputil/data/ip2region.xdb"
+DATA_PACKAGE = "ip-region"
+DATA_FILE = "ipregion/ip2region.xdb"
 ABROAD = "海外"
 # ip2region names provinces as "广东省", "北京", "广西", "台湾省"; platforms show the short
 # name. Anything else in the province column (unknown: "0") gives no region.
@@ -42,7 +43,7 @@ _searcher: xdb.Searcher | None = None
 
 
 def data_path() -> Path:
-    """The shipped xdb file (found without importing ``iputil``, which opens it itself)."""
+    """The shipped xdb file, found from the package's metadata (its code is not imported)."""
     return Path(str(importlib.metadata.distribution(DATA_PACKAGE).locate_file(DATA_FILE)))
 
 

@@ -6,7 +6,10 @@ it): public DNS resolvers and carriers' well-known ranges.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -208,3 +211,14 @@ def test_show_region_off_hides_it_from_the_public_only(make_app: Callable[..., F
         comment = db.session.get(Comment, comment_id)
         assert comment is not None
         assert comment.region == "浙江"  # still stored; moderators still see it
+
+
+def test_the_binding_imports_where_console_scripts_run():
+    """gunicorn and flask run with their bin/ folder first on sys.path: nothing there may
+    shadow the ``ip2region`` package (iputil's ``bin/ip2region.py`` did)."""
+    bin_dir = str(Path(sys.executable).parent)
+    code = f"import sys; sys.path.insert(0, {bin_dir!r}); from ip2region import searcher, util"
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
