@@ -159,6 +159,11 @@ class _ThreadTotals:
                 return self._items[key]
             return None
 
+    def clear(self) -> None:
+        """Forget everything (a database was replaced under the process, as tests do)."""
+        with self._lock:
+            self._items.clear()
+
     def put(self, key: tuple[str, int, int], total: int) -> None:
         with self._lock:
             self._items[key] = total
@@ -168,6 +173,11 @@ class _ThreadTotals:
 
 
 _thread_totals = _ThreadTotals()
+
+
+def forget_cached_counts() -> None:
+    """Drop this process's cached thread counts (after its database was replaced)."""
+    _thread_totals.clear()
 
 
 def _thread_total(article: Article, top_level: Any) -> int:
