@@ -17,6 +17,7 @@ from . import (
     captcha,
     cli,
     i18n,
+    jobs,
     logs,
     metrics,
     secrets_file,
@@ -100,6 +101,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     assets.init_app(app)
     compress.init_app(app)
     metrics.init_app(app)
+    jobs.init_app(app)
 
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
