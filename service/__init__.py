@@ -29,6 +29,7 @@ from .errors import register_error_handlers
 from .extensions import babel, compress, cors, csrf, db, limiter, migrate
 from .models import MAX_ID
 from .views import admin, api, dashboard, mod_api, site, widget
+from .views import notifications as _notifications  # noqa: F401 - its pages join admin.bp
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

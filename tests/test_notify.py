@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from helpers import form_post
 from notify_helpers import (
     closed_port,
     receiver,
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from service import moderation, notify
 from service.extensions import db
 from service.jobs import queue_of
-from service.models import Comment, Status
+from service.models import AuditEntry, Comment, Status
 from service.moderation import Action
 from service.notify import Delivery, DeliveryStatus, NotifyCursor
 
@@ -564,7 +565,129 @@ def test_a_robot_with_the_wrong_secret_fails_with_its_code(make_app, pending):
     assert "code 310000" in outcome.error
 
 
-# --- housekeeping ---------------------------------------------------------------------------
+# --- the dashboard ----------------------------------------------------------------------------
+
+
+def failed_delivery(app, pending, portal_url: str) -> int:
+    approve(app, pending())
+    [row] = stored(app)
+    with app.app_context():
+        outcome = notify.deliver(row.id)
+    assert outcome.status == DeliveryStatus.FAILED
+    return row.id
+
+
+def test_failed_notifications_are_listed_for_admins_with_their_error(make_app, pending, admin):
+    from helpers import ADMIN, ADMIN_PASSWORD, login
+
+    with receiver(secret=SECRET, answers=[500]) as portal:
+        app = make_app(WEBHOOKS=[count_hook(portal.url)], NOTIFY_MAX_ATTEMPTS=1)
+        failed_id = failed_delivery(app, pending, portal.url)
+    client = app.test_client()
+    login(client, ADMIN, ADMIN_PASSWORD)
+
+    page = client.get("/mod/admin/notifications?status=failed").get_data(as_text=True)
+    home = client.get("/mod/queue").get_data(as_text=True)
+
+    assert f'data-delivery="{failed_id}" data-status="failed"' in page
+    assert "HTTP 500" in page
+    assert "portal" in page and "127.0.0.1" in page
+    assert 'title="失败的通知">1</span>' in home  # the menu shows that one failed
+
+
+def test_an_admin_can_retry_a_failed_notification(make_app, pending, admin):
+    from helpers import ADMIN, ADMIN_PASSWORD, login
+
+    with receiver(secret=SECRET, answers=[500, 200]) as portal:
+        app = make_app(WEBHOOKS=[count_hook(portal.url)], NOTIFY_MAX_ATTEMPTS=1)
+        failed_id = failed_delivery(app, pending, portal.url)
+        client = app.test_client()
+        login(client, ADMIN, ADMIN_PASSWORD)
+
+        with running_worker(app):
+            response = form_post(client, f"/mod/admin/notifications/{failed_id}/retry")
+            assert response.status_code == 303
+            wait_until(
+                lambda: delivery(app, failed_id).status == DeliveryStatus.DELIVERED,
+                what="the retried notification delivered",
+            )
+
+    with app.app_context():
+        entry = db.session.execute(
+            select(AuditEntry).where(AuditEntry.action == "notification_retry")
+        ).scalar_one()
+    assert entry.actor == ADMIN and f'"notification": {failed_id}' in entry.detail
+
+
+def test_retry_needs_the_csrf_token_and_an_admin(make_app, pending, moderator, admin):
+    from helpers import ADMIN, ADMIN_PASSWORD, MOD_PASSWORD, MODERATOR, login
+
+    app = make_app(
+        WEBHOOKS=[count_hook(f"http://127.0.0.1:{closed_port()}/")], NOTIFY_MAX_ATTEMPTS=1
+    )
+    failed_id = failed_delivery(app, pending, "")
+    admin_client, mod_client = app.test_client(), app.test_client()
+    login(admin_client, ADMIN, ADMIN_PASSWORD)
+    login(mod_client, MODERATOR, MOD_PASSWORD)
+
+    without_token = admin_client.post(f"/mod/admin/notifications/{failed_id}/retry")
+    as_moderator = form_post(mod_client, f"/mod/admin/notifications/{failed_id}/retry")
+    page_for_moderator = mod_client.get("/mod/admin/notifications")
+
+    assert without_token.status_code == 400
+    assert as_moderator.status_code == 403
+    assert page_for_moderator.status_code == 403
+    assert delivery(app, failed_id).status == DeliveryStatus.FAILED
+
+
+def test_a_test_notification_reaches_the_channel(make_app, admin):
+    from helpers import ADMIN, ADMIN_PASSWORD, login
+
+    with receiver(secret=SECRET) as portal:
+        app = make_app(WEBHOOKS=[count_hook(portal.url)])
+        client = app.test_client()
+        login(client, ADMIN, ADMIN_PASSWORD)
+        with running_worker(app):
+            response = form_post(
+                client, "/mod/admin/notifications/test", {"channel": "webhook:portal"}
+            )
+            [request] = portal.wait_for(1)
+
+        unknown = form_post(client, "/mod/admin/notifications/test", {"channel": "webhook:nope"})
+
+    assert response.status_code == 303
+    assert request.signature_ok and request.json["event"] == "test"
+    assert unknown.status_code == 400
+
+
+def test_the_page_refuses_an_unknown_status_filter(admin_client):
+    assert admin_client.get("/mod/admin/notifications?status=lost").status_code == 400
+    assert admin_client.get("/mod/admin/notifications?page=x").status_code == 400
+    assert admin_client.get("/mod/admin/notifications").status_code == 200
+
+
+def test_error_text_on_the_page_is_escaped(make_app, admin):
+    from helpers import ADMIN, ADMIN_PASSWORD, login
+
+    app = make_app()
+    with app.app_context():
+        db.session.add(
+            Delivery(
+                channel="webhook:x",
+                event="test",
+                payload="{}",
+                status="failed",
+                last_error="<script>alert(1)</script>",
+            )
+        )
+        db.session.commit()
+    client = app.test_client()
+    login(client, ADMIN, ADMIN_PASSWORD)
+
+    page = client.get("/mod/admin/notifications").get_data(as_text=True)
+
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
 def test_old_settled_notifications_are_purged(app, ctx):
