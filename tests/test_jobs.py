@@ -9,12 +9,15 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from instances import (
     PROJECT_ROOT,
+    free_port,
     migrate,
     new_secret_key,
+    request,
     service_env,
     venv_tool,
 )
@@ -240,6 +243,121 @@ def test_jobs_status_lists_the_queue_and_the_notifications(make_app):
     assert "storage\tmemory://" in result.output
     assert "queued\t1" in result.output
     assert "notifications failed\t1" in result.output
+
+
+def children_of(pid: int) -> set[int]:
+    """Direct children of a process, from /proc."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("PPid:") and int(line.split()[1]) == pid:
+                    found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in state
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Start scripts/serve.sh (what `make run` runs) on a fresh database; stop it at the end."""
+    started: list[subprocess.Popen] = []
+
+    def start(**settings: object) -> tuple[subprocess.Popen, str]:
+        env = service_env(
+            DATABASE_URL=f"sqlite:///{tmp_path / 'comments.db'}",
+            JOBS_URL=f"sqlite:///{tmp_path / 'jobs.db'}",
+            SECRET_KEY=new_secret_key(),
+            CAPTCHA_TEST_MODE=True,
+            **settings,
+        )
+        migrate(env)
+        port = free_port()
+        env.update(
+            VENV=str(Path(venv_tool("flask")[0]).parent.parent), HOST="127.0.0.1", PORT=str(port)
+        )
+        log = (tmp_path / "serve.log").open("wb")
+        proc = subprocess.Popen(
+            ["bash", "scripts/serve.sh"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        started.append(proc)
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy():
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                return request(base, "GET", "/healthz", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_until(healthy, 60, "serve.sh answering /healthz")
+        return proc, base
+
+    yield start
+    for proc in started:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+def post_a_comment(base: str) -> int:
+    token = request(base, "GET", "/captcha").json()["token"]
+    answer = request(
+        base,
+        "POST",
+        "/api/v1/articles/67584/comments",
+        {"body": "演示站点的新评论", "captcha_token": token, "captcha_answer": "PASSED"},
+    )
+    assert answer.status == 202, answer.body
+    return answer.json()["id"]
+
+
+@pytest.mark.slow
+def test_make_run_serves_with_a_job_worker_and_stops_both(serve):
+    with receiver(secret=SECRET) as moderators:
+        proc, base = serve(WEBHOOKS=json.dumps([pending_hook(moderators.url)]))
+        children = children_of(proc.pid)
+        assert len(children) == 2  # gunicorn's master and the job worker
+
+        comment_id = post_a_comment(base)
+        [received] = moderators.wait_for(1, timeout=30)  # sent by the worker process
+
+        proc.send_signal(signal.SIGTERM)  # to the script only, as a supervisor would
+        assert proc.wait(timeout=30) == 143
+    assert received.signature_ok
+    assert received.json["data"]["comments"][0]["id"] == comment_id
+    wait_until(lambda: not any(alive(pid) for pid in children), 15, "both children gone")
+
+
+@pytest.mark.slow
+def test_when_the_worker_dies_make_run_stops_gunicorn_too(serve):
+    proc, _base = serve()
+    children = children_of(proc.pid)
+    worker = next(pid for pid in children if b"jobs" in Path(f"/proc/{pid}/cmdline").read_bytes())
+
+    os.kill(worker, signal.SIGKILL)
+
+    assert proc.wait(timeout=30) != 0
+    wait_until(lambda: not any(alive(pid) for pid in children), 15, "gunicorn gone too")
 
 
 def test_the_worker_command_runs_until_interrupted(tmp_path):
