@@ -204,7 +204,7 @@ def bench_post(workdir: Path, runs: int, delay: float) -> None:
                 DIGEST_MINUTES=1,
             )
             worker = ThreadWorker(
-                queue_of(app).huey,
+                queue_of(app).consumer_huey(),
                 workers=4,
                 periodic=False,
                 max_delay=0.05,

@@ -327,7 +327,7 @@ class ThreadWorker(Consumer):
 def running_worker(app: Flask, workers: int = 2) -> Iterator[ThreadWorker]:
     """Threads consuming the app's queue (no periodic jobs) until the block ends."""
     worker = ThreadWorker(
-        queue_of(app).huey,
+        queue_of(app).consumer_huey(),
         workers=workers,
         periodic=False,
         initial_delay=0.01,

@@ -69,13 +69,17 @@ class JobQueue:
                 type(error).__name__,
             )
 
+    def consumer_huey(self) -> Huey:
+        """The huey instance a consumer reads: its own connections, with a consumer's
+        timeouts (the same instance for ``memory://``, which lives in this process only)."""
+        if self.url == "memory://":
+            return self.huey
+        return JobQueue(self.app, self.url, consumer=True).huey
+
     def consumer(self, workers: int = 2, periodic: bool = True, **options: object) -> Consumer:
-        """A huey consumer for this app's jobs (``jobs run``; tests run one in threads)."""
-        huey = self.huey
-        if self.url != "memory://":  # its own connections, with a consumer's timeouts
-            huey = JobQueue(self.app, self.url, consumer=True).huey
+        """A huey consumer for this app's jobs (``jobs run``)."""
         settings = {"worker_type": "thread", "max_delay": 1.0, **options}
-        return huey.create_consumer(workers=workers, periodic=periodic, **settings)
+        return self.consumer_huey().create_consumer(workers=workers, periodic=periodic, **settings)
 
 
 def queue_of(app: Flask | None = None) -> JobQueue:
