@@ -24,19 +24,15 @@ from .config import (
 from .deliveries import (
     EXTENSION_KEY,
     Outcome,
-    counts_by_status,
     deliver,
-    failed_count,
-    list_deliveries,
     overdue,
     purge_settled,
     record_count_changes,
-    retry,
     run_digests,
-    send_test,
     settings,
 )
 from .models import Delivery, DeliveryStatus, NotifyCursor
+from .overview import counts_by_status, failed_count, list_deliveries, retry, send_test
 from .signing import SIGNATURE_HEADER, body_signature, dingtalk_sign, feishu_sign
 
 __all__ = [
