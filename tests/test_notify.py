@@ -21,6 +21,7 @@ from sqlalchemy import select
 from service import moderation, notify
 from service.extensions import db
 from service.jobs import queue_of
+from service.jobs.storage import QUEUE_NAME
 from service.models import AuditEntry, Comment, Status
 from service.moderation import Action
 from service.notify import Delivery, DeliveryStatus, NotifyCursor
@@ -172,23 +173,37 @@ def test_without_subscribers_nothing_is_stored_or_queued(app, pending):
 # --- delivery to a real receiver, with retries -----------------------------------------------
 
 
+REDIS_JOBS_URL = "redis://127.0.0.1:6379/13"
+
+
+def forget_jobs(url: str) -> None:
+    """Remove this queue's keys only (huey.*.comments): the database may be shared."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        for key in client.scan_iter(match=f"huey.*.{QUEUE_NAME}*"):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 @pytest.fixture(params=["memory", "sqlite", "redis"])
 def jobs_url(request, tmp_path):
-    """The queue's storage: this process's memory, a SQLite file, or Redis (database 11)."""
+    """The queue's storage: this process's memory, a SQLite file, or Redis (database 13)."""
     if request.param == "memory":
         yield "memory://"
         return
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'jobs.db'}"
         return
-    from instances import flush_redis, redis_problem
+    from instances import redis_problem
 
-    url = "redis://127.0.0.1:6379/11"
-    if redis_problem(url):
-        pytest.skip(redis_problem(url))
-    flush_redis(url)
-    yield url
-    flush_redis(url)
+    if redis_problem(REDIS_JOBS_URL):
+        pytest.skip(redis_problem(REDIS_JOBS_URL))
+    forget_jobs(REDIS_JOBS_URL)
+    yield REDIS_JOBS_URL
+    forget_jobs(REDIS_JOBS_URL)
 
 
 def test_a_failed_delivery_is_retried_until_it_is_delivered(make_app, pending, jobs_url):
