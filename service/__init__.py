@@ -18,6 +18,7 @@ from . import (
     cli,
     i18n,
     identity,
+    jobs,
     logs,
     metrics,
     secrets_file,
@@ -29,6 +30,7 @@ from .errors import register_error_handlers
 from .extensions import babel, compress, cors, csrf, db, limiter, migrate
 from .models import MAX_ID
 from .views import admin, api, dashboard, mod_api, site, widget
+from .views import notifications as _notifications  # noqa: F401 - its pages join admin.bp
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,6 +106,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     assets.init_app(app)
     compress.init_app(app)
     metrics.init_app(app)
+    jobs.init_app(app)
 
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)

@@ -133,6 +133,33 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_QUEUE_TTL": 15,
     # The /demo portal page (``make run`` switches it on).
     "DEMO_ENABLED": False,
+    # --- jobs and notifications (service.jobs, service.notify) ---------------
+    # Where the job queue keeps its jobs. Unset: Redis at REDIS_URL when that is
+    # set, else the SQLite file ``jobs.db`` in the instance folder. Also
+    # ``sqlite:////path/jobs.db``, ``redis://host:6379/1`` or ``memory://`` (this
+    # process only: tests). Run the worker with ``flask --app wsgi jobs run``.
+    "JOBS_URL": None,
+    # Webhooks, a JSON list of {"url", "kind", "secret", "events", "name"}: kind
+    # generic (our JSON, signed with X-Comments-Signature), dingtalk, feishu or
+    # wecom (chat robots); events "comment.pending" and/or "article.count_changed".
+    "WEBHOOKS": [],
+    # E-mail digest of new pending comments, over SMTP; off without SMTP_HOST or
+    # NOTIFY_EMAILS. The password is never logged.
+    "SMTP_HOST": None,
+    "SMTP_PORT": 25,
+    "SMTP_USER": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_STARTTLS": False,
+    "SMTP_FROM": None,
+    "NOTIFY_EMAILS": [],
+    # At most one digest (e-mail, or chat robot message) per channel per this many minutes.
+    "DIGEST_MINUTES": 10,
+    # Seconds to wait for a webhook or SMTP server before an attempt counts as failed.
+    "NOTIFY_TIMEOUT": 10,
+    # Attempts per notification before it is marked failed (shown in the dashboard);
+    # the wait doubles from NOTIFY_RETRY_SECONDS after each failure, up to an hour.
+    "NOTIFY_MAX_ATTEMPTS": 10,
+    "NOTIFY_RETRY_SECONDS": 30,
     # --- languages ----------------------------------------------------------
     "BABEL_DEFAULT_LOCALE": "zh_CN",
     "LANGUAGES": ["zh_CN", "en"],

@@ -26,6 +26,7 @@ from .audit_log import audit
 from .errors import BadRequest, NotFound, ServiceError
 from .extensions import db
 from .models import Article, AuditEntry, Comment, Moderator, Report, State, Status
+from .notify import changes
 from .text import strip_forbidden
 
 
@@ -211,6 +212,7 @@ def _move(
             )
             .execution_options(synchronize_session=False)
         )
+        changes.count_changed(comment.article_id)
     if comment.open_reports:
         db.session.execute(
             update(Report)
@@ -391,6 +393,9 @@ def admit(comment: Comment) -> None:
             )
             .execution_options(synchronize_session=False)
         )
+        changes.count_changed(comment.article_id)
+    elif comment.status == Status.PENDING and comment.deleted_at is None:
+        changes.pending_added()
     if comment.status != Status.PENDING:
         after = State(Status(comment.status))
         detail = {"reason": comment.triage_reason} if comment.triage_reason else None

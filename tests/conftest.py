@@ -45,6 +45,9 @@ def base_config(database_url: str, **overrides: Any) -> dict[str, Any]:
         # The test client's own address (Flask's test client speaks to http://localhost).
         "PUBLIC_URL": "http://localhost",
         "DEMO_ENABLED": True,
+        # Jobs queued in this process's memory (nothing left in instance/jobs.db);
+        # tests of the queue run a worker on it, or choose a storage of their own.
+        "JOBS_URL": "memory://",
         # Still scrypt, at a cost that keeps the suite fast; each hash records its own
         # cost, so checking a password works the same as with the default.
         "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
