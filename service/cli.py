@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+import time
 from functools import wraps
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from . import auth, captcha, moderation
+from . import auth, captcha, importers, moderation
 from .articles import ensure_article
 from .errors import ServiceError
 from .extensions import db
@@ -177,9 +179,108 @@ def secret_key_command() -> None:
     click.echo(current_app.config["SECRET_KEY"])
 
 
+# --- import ------------------------------------------
+
+
+@click.group("import", cls=AppGroup)
+def import_group() -> None:
+    """Import comments from Isso, Disqus or WordPress (a second run adds nothing)."""
+
+
+def import_options(func):  # type: ignore[no-untyped-def]
+    """The options every format takes."""
+    options = [
+        click.argument("path", type=click.Path(exists=True, dir_okay=False)),
+        click.option(
+            "--key-pattern",
+            help="Regular expression with one group that finds the article key in a URL "
+            "(default: the last path segment without extension).",
+        ),
+        click.option(
+            "--base-url",
+            help="Makes absolute article URLs of paths, e.g. https://www.portal.example.",
+        ),
+        click.option(
+            "--source",
+            help="A name for this source when importing more than one site of one format.",
+        ),
+        click.option("--batch-size", default=importers.base.DEFAULT_BATCH_SIZE, show_default=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def run_import_command(fmt: str, path: str, **options: Any) -> None:
+    """Open, import with a progress bar, print the summary."""
+    try:
+        checked = importers.check_options(**options)
+        source = importers.open_source(fmt, path)
+    except ServiceError as error:
+        raise click.ClickException(str(error.message)) from None
+    started = time.perf_counter()
+
+    def status(summary: importers.ImportSummary | None) -> str:
+        if summary is None:
+            return ""
+        rate = summary.total / max(time.perf_counter() - started, 1e-6)
+        skipped = sum(summary.skipped.values())
+        return f"{summary.imported} imported, {skipped} skipped, {rate:,.0f}/s"
+
+    with click.progressbar(
+        length=source.total,
+        label=f"{fmt}: {source.total} comments",
+        show_pos=True,
+        item_show_func=status,
+    ) as bar:
+        try:
+            summary = importers.import_source(
+                source, checked, progress=lambda count, summary: bar.update(count, summary)
+            )
+        except ServiceError as error:
+            raise click.ClickException(str(error.message)) from None
+    click.echo(
+        f"Imported {summary.imported} of {summary.total} comments from {fmt} in "
+        f"{summary.seconds:.1f} s ({summary.rate:,.0f} comments/s); "
+        f"{summary.articles_created} articles created."
+    )
+    if summary.skipped:
+        click.echo(f"Skipped {sum(summary.skipped.values())}:")
+        for reason, count in summary.skipped.most_common():
+            click.echo(f"  {count:>8}  {importers.REASONS.get(reason, reason)}")
+    if summary.orphans:
+        click.echo(
+            f"Replies whose parent was missing, stored as thread starters: {summary.orphans}"
+        )
+    if summary.truncated:
+        click.echo(f"Texts longer than 65536 characters, cut: {summary.truncated}")
+
+
+@import_group.command("isso")
+@import_options
+def import_isso_command(path: str, **options: Any) -> None:
+    """Import an Isso database (comments.db)."""
+    run_import_command("isso", path, **options)
+
+
+@import_group.command("disqus")
+@import_options
+def import_disqus_command(path: str, **options: Any) -> None:
+    """Import a Disqus XML export."""
+    run_import_command("disqus", path, **options)
+
+
+@import_group.command("wordpress")
+@import_options
+def import_wordpress_command(path: str, **options: Any) -> None:
+    """Import a WordPress export (WXR)."""
+    run_import_command("wordpress", path, **options)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(secret_key_command)
     app.cli.add_command(moderators_group)
     app.cli.add_command(comments_group)
     app.cli.add_command(purge_captchas_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(import_group)

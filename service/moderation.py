@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_babel import format_datetime, lazy_gettext
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from . import bans
 from .audit_log import audit
@@ -395,6 +395,27 @@ def admit(comment: Comment) -> None:
         after = State(Status(comment.status))
         detail = {"reason": comment.triage_reason} if comment.triage_reason else None
         audit("triage", None, comment, None, after, detail)
+
+
+def admit_imported(public_by_article: dict[int, int]) -> None:
+    """Count imported public comments, per article, inside the caller's transaction.
+
+    An import stores thousands of comments at a time: one UPDATE statement run
+    for every article at once, and no audit entry per comment (the import
+    audits the whole run).
+    """
+    changes = [{"aid": key, "n": count} for key, count in public_by_article.items() if count]
+    if changes:
+        table = Article.__table__
+        db.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("aid"))
+            .values(
+                approved_count=table.c.approved_count + bindparam("n"),
+                public_version=table.c.public_version + 1,
+            ),
+            changes,
+        )
 
 
 def hash_owner_key(key: str) -> str:
