@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from collections.abc import Iterable
 from functools import wraps
 from typing import Any
 
@@ -12,7 +14,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from . import auth, captcha, importers, moderation
+from . import auth, captcha, exports, importers, moderation, retention, submitters
 from .articles import ensure_article
 from .errors import ServiceError
 from .extensions import db
@@ -277,6 +279,111 @@ def import_wordpress_command(path: str, **options: Any) -> None:
     run_import_command("wordpress", path, **options)
 
 
+# --- export, retention and submitters' data -------------------------------------------------
+
+
+def write_export(chunks: Iterable[str], output: str) -> None:
+    """UTF-8 bytes as written (CSV keeps its CRLF line ends), to a file or standard output."""
+    if output == "-":
+        stdout = sys.stdout.buffer
+        for chunk in chunks:
+            stdout.write(chunk.encode("utf-8"))
+        stdout.flush()
+        return
+    with open(output, "wb") as out:
+        for chunk in chunks:
+            out.write(chunk.encode("utf-8"))
+
+
+@click.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in exports.Format]),
+    default="jsonl",
+    show_default=True,
+)
+@click.option("--article", help="Only this article's comments (its key).")
+@click.option("--since", help="Only comments from this day (YYYY-MM-DD, in TIMEZONE) or time on.")
+@click.option("--output", "-o", default="-", help="File to write (default: standard output).")
+@fail_on_service_error
+def export_command(fmt: str, article: str | None, since: str | None, output: str) -> None:
+    """Export comments as JSON Lines or CSV (times in TIMEZONE); written to the audit log."""
+    chunks = exports.export_comments(exports.Format(fmt), article, exports.parse_since(since))
+    write_export(chunks, output)
+
+
+@click.command("export-audit")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in exports.Format]),
+    default="jsonl",
+    show_default=True,
+)
+@click.option("--since", help="Only entries from this day (YYYY-MM-DD, in TIMEZONE) or time on.")
+@click.option("--output", "-o", default="-", help="File to write (default: standard output).")
+@fail_on_service_error
+def export_audit_command(fmt: str, since: str | None, output: str) -> None:
+    """Export the audit log as JSON Lines or CSV."""
+    write_export(exports.export_audit(exports.Format(fmt), exports.parse_since(since)), output)
+
+
+@click.group("retention", cls=AppGroup)
+def retention_group() -> None:
+    """Truncate old addresses and purge old removed comments (RETENTION_* settings)."""
+
+
+@retention_group.command("run")
+def retention_run_command() -> None:
+    """Apply the retention periods now (schedule it daily)."""
+    try:
+        result = retention.run_retention()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"addresses truncated: {result.truncated}, user agents dropped: {result.agents_dropped}, "
+        f"comments purged: {result.purged}, kept as empty shells: {result.emptied}"
+    )
+
+
+@click.group("submitter", cls=AppGroup)
+def submitter_group() -> None:
+    """Export or erase everything held about one submitter."""
+
+
+def submitter_options(func):  # type: ignore[no-untyped-def]
+    func = click.option("--ip", help="An IP address (or a truncated network) as stored.")(func)
+    return click.option("--identity", help="The portal identity (user id) of the submitter.")(func)
+
+
+@submitter_group.command("export")
+@submitter_options
+@click.option("--output", "-o", default="-", help="File to write (default: standard output).")
+@fail_on_service_error
+def submitter_export_command(identity: str | None, ip: str | None, output: str) -> None:
+    """Write everything held about a submitter as JSON; recorded in the audit log."""
+    document = submitters.export_submitter(submitters.check_submitter(identity, ip), None)
+    write_export([json.dumps(document, ensure_ascii=False, indent=2), "\n"], output)
+
+
+@submitter_group.command("erase")
+@submitter_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@fail_on_service_error
+def submitter_erase_command(identity: str | None, ip: str | None, yes: bool) -> None:
+    """Delete a submitter's comments for good; recorded in the audit log."""
+    submitter = submitters.check_submitter(identity, ip)
+    held = submitters.find_holding(submitter)
+    if not yes:
+        click.confirm(f"Erase {held.total} comments for good?", abort=True)
+    erasure = submitters.erase_submitter(submitter, None)
+    click.echo(
+        f"erased {erasure.deleted} comments; {erasure.kept_as_shells} kept as empty shells "
+        "because others reply to them"
+    )
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(secret_key_command)
     app.cli.add_command(moderators_group)
@@ -284,3 +391,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(purge_captchas_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(import_group)
+    app.cli.add_command(export_command)
+    app.cli.add_command(export_audit_command)
+    app.cli.add_command(retention_group)
+    app.cli.add_command(submitter_group)
