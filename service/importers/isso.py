@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from .. import addresses
@@ -87,9 +88,6 @@ def record_of(
     title: str | None,
 ) -> SourceComment:
     deleted = mode == DELETED_MODE
-    address = None
-    if remote_addr and remote_addr != UNKNOWN_ADDRESS:
-        address = addresses.truncate(remote_addr)
     return SourceComment(
         ref=str(comment_id),
         url=uri,
@@ -100,9 +98,17 @@ def record_of(
         created_at=unix_time(created),
         status=MODES.get(mode or 0, Status.PENDING),
         deleted=deleted,
-        remote_addr=address,
+        remote_addr=network_of(remote_addr),
         likes=int(likes or 0),
     )
+
+
+@lru_cache(maxsize=65_536)
+def network_of(remote_addr: str | None) -> str | None:
+    """Isso's cut address (``203.0.113.0``) in the CIDR form we store; cached, as it repeats."""
+    if not remote_addr or remote_addr == UNKNOWN_ADDRESS:
+        return None
+    return addresses.truncate(remote_addr)
 
 
 def unix_time(value: float | None) -> datetime | None:
