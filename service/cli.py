@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any
 
@@ -282,17 +282,23 @@ def import_wordpress_command(path: str, **options: Any) -> None:
 # --- export, retention and submitters' data -------------------------------------------------
 
 
-def write_export(chunks: Iterable[str], output: str) -> None:
-    """UTF-8 bytes as written (CSV keeps its CRLF line ends), to a file or standard output."""
-    if output == "-":
-        stdout = sys.stdout.buffer
-        for chunk in chunks:
-            stdout.write(chunk.encode("utf-8"))
-        stdout.flush()
-        return
-    with open(output, "wb") as out:
-        for chunk in chunks:
+def write_export(make_chunks: Callable[[], Iterable[str]], output: str) -> None:
+    """UTF-8 bytes as written (CSV keeps its CRLF line ends), to a file or standard output.
+
+    The file is opened before the export starts (and is audited), so a path that
+    cannot be written costs nothing.
+    """
+    try:
+        out = sys.stdout.buffer if output == "-" else open(output, "wb")
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror}") from None
+    try:
+        for chunk in make_chunks():
             out.write(chunk.encode("utf-8"))
+        out.flush()
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
 
 
 @click.command("export")
@@ -309,8 +315,8 @@ def write_export(chunks: Iterable[str], output: str) -> None:
 @fail_on_service_error
 def export_command(fmt: str, article: str | None, since: str | None, output: str) -> None:
     """Export comments as JSON Lines or CSV (times in TIMEZONE); written to the audit log."""
-    chunks = exports.export_comments(exports.Format(fmt), article, exports.parse_since(since))
-    write_export(chunks, output)
+    chosen, start = exports.Format(fmt), exports.parse_since(since)
+    write_export(lambda: exports.export_comments(chosen, article, start), output)
 
 
 @click.command("export-audit")
@@ -326,7 +332,8 @@ def export_command(fmt: str, article: str | None, since: str | None, output: str
 @fail_on_service_error
 def export_audit_command(fmt: str, since: str | None, output: str) -> None:
     """Export the audit log as JSON Lines or CSV."""
-    write_export(exports.export_audit(exports.Format(fmt), exports.parse_since(since)), output)
+    chosen, start = exports.Format(fmt), exports.parse_since(since)
+    write_export(lambda: exports.export_audit(chosen, start), output)
 
 
 @click.group("retention", cls=AppGroup)
@@ -363,8 +370,13 @@ def submitter_options(func):  # type: ignore[no-untyped-def]
 @fail_on_service_error
 def submitter_export_command(identity: str | None, ip: str | None, output: str) -> None:
     """Write everything held about a submitter as JSON; recorded in the audit log."""
-    document = submitters.export_submitter(submitters.check_submitter(identity, ip), None)
-    write_export([json.dumps(document, ensure_ascii=False, indent=2), "\n"], output)
+    submitter = submitters.check_submitter(identity, ip)
+
+    def document() -> list[str]:
+        found = submitters.export_submitter(submitter, None)
+        return [json.dumps(found, ensure_ascii=False, indent=2), "\n"]
+
+    write_export(document, output)
 
 
 @submitter_group.command("erase")

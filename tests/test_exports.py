@@ -115,6 +115,14 @@ def test_cli_export_refuses_bad_filters_cleanly(run, args, message):
     assert "Traceback" not in result.output
 
 
+def test_an_output_file_that_cannot_be_written_is_a_clean_error(app, run, tmp_path):
+    result = run("export", "--output", str(tmp_path / "missing-folder" / "comments.jsonl"))
+
+    assert result.exit_code == 1
+    assert "cannot write" in result.output and "Traceback" not in result.output
+    assert "export" not in audit_actions(app)  # nothing was exported
+
+
 def test_each_export_is_written_to_the_audit_log(app, run, three):
     run("export", "--format", "csv")
     run("export-audit", "--format", "jsonl")
