@@ -119,6 +119,14 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_HASH_METHOD": "scrypt",
     # Moderators stay signed in this many seconds without activity.
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    # --- retention (service/retention.py, run by ``flask retention run``) ----
+    # Days a comment keeps its sender's full IP address and user agent; then the
+    # address is cut to its /24 (IPv4) or /48 (IPv6) and the user agent dropped.
+    # 180: the six months of records Chinese rules expect. null: kept for ever.
+    "RETENTION_IP_DAYS": 180,
+    # Days after anyone last acted on a rejected, spam or deleted comment before
+    # it is purged for good. null: kept for ever.
+    "RETENTION_PURGE_DAYS": 180,
     # --- operations ---------------------------------------------------------
     # Logs as one JSON object a line (with a request id), at this level.
     "LOG_JSON": True,
