@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,7 @@ from service import captcha
 from service.extensions import db
 from service.jobs import queue_of, run_retention
 from service.jobs.storage import describe, jobs_url
-from service.models import SpentCaptcha
+from service.models import Comment, SpentCaptcha
 from service.notify import Delivery, DeliveryStatus
 
 SECRET = "portal-shared-secret-123"
@@ -142,53 +141,20 @@ def test_the_periodic_job_purges_spent_captchas(app, ctx):
     assert captcha.purge_spent() == 0
 
 
-def test_the_retention_job_is_skipped_with_a_log_line_while_its_module_is_absent(app, caplog):
-    caplog.set_level("INFO", logger="service.jobs.tasks")
+def test_the_retention_job_applies_the_retention_rules(app, make_comment):
+    comment_id = make_comment(remote_addr="203.0.113.77")
+    with app.app_context():
+        comment = db.session.get(Comment, comment_id)
+        comment.created_at = datetime.now(UTC) - timedelta(days=400)
+        db.session.commit()
+    moment = datetime.now(UTC)
 
-    result = run_retention(app)
+    result = run_retention(app, moment)
+    queue_of(app).tasks.retention.call_local()  # the periodic job, run once more
 
-    assert result is None
-    assert "retention job skipped: service.retention is not installed" in caplog.text
-
-
-@pytest.fixture
-def retention_module(tmp_path, monkeypatch):
-    """Write ``service/retention.py`` (another branch's module) where the import finds it."""
-    import service
-
-    monkeypatch.setattr(service, "__path__", [*service.__path__, str(tmp_path)])
-
-    def write(source: str) -> None:
-        (tmp_path / "retention.py").write_text(source, encoding="utf-8")
-
-    yield write
-    sys.modules.pop("service.retention", None)
-
-
-def test_the_retention_job_runs_the_module_when_it_is_there(app, retention_module):
-    retention_module(
-        "from sqlalchemy import select\n"
-        "from service.extensions import db\n"
-        "calls = []\n"
-        "def run_retention(now):\n"
-        "    calls.append((now, db.session.execute(select(1)).scalar_one()))\n"
-        "    return {'truncated': 0}\n"
-    )
-    moment = datetime(2026, 12, 2, 19, 23, tzinfo=UTC)
-
-    assert run_retention(app, moment) == {"truncated": 0}
-    queue_of(app).tasks.retention.call_local()
-
-    calls = sys.modules["service.retention"].calls
-    assert calls[0] == (moment, 1)  # called with the time, inside the app
-    assert len(calls) == 2 and calls[1][0].tzinfo is not None
-
-
-def test_a_retention_module_with_a_missing_dependency_is_an_error_not_a_skip(app, retention_module):
-    retention_module("import retention_dependency_that_is_not_installed\n")
-
-    with pytest.raises(ModuleNotFoundError, match="retention_dependency_that_is_not_installed"):
-        run_retention(app)
+    assert result.truncated == 1 and result.now == moment
+    with app.app_context():
+        assert db.session.get(Comment, comment_id).remote_addr == "203.0.113.0/24"
 
 
 def test_the_minutely_job_requeues_a_notification_whose_job_was_lost(make_app):

@@ -200,7 +200,7 @@ def test_a_comment_others_reply_to_stays_as_an_empty_shell(app, ctx, make_commen
 
 def test_purging_takes_likes_and_reports_but_keeps_the_audit_trail(app, ctx, make_comment):
     comment_id = make_comment(body="后来被拒绝的评论")
-    likes.like("67584", comment_id, "c:reader-1")
+    likes.like("67584", comment_id, "reader-1", "192.0.2.8")
     reports.report_comment("67584", comment_id, "spam", "192.0.2.9")
     moderation.apply(comment_id, moderation.Action.REJECT, reason="广告")
     with app.app_context():

@@ -41,14 +41,8 @@ class Tasks:
 
 
 def run_retention(app: Flask, now: datetime | None = None) -> Any:
-    """``service.retention.run_retention(now)`` if that module exists, else a log line."""
-    try:
-        module = importlib.import_module(RETENTION_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name != RETENTION_MODULE:
-            raise  # the module is there but something it imports is missing
-        log.info("retention job skipped: %s is not installed", RETENTION_MODULE)
-        return None
+    """``service.retention.run_retention(now)`` inside the app (imported when run)."""
+    module = importlib.import_module(RETENTION_MODULE)
     with app.app_context():
         result = module.run_retention(now or datetime.now(UTC))
     log.info("retention job done: %s", result)
