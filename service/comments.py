@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
-from . import captcha, moderation, triage
+from . import antispam, captcha, moderation, triage
 from .articles import check_key, clean_title, clean_url, ensure_article, find_article
 from .bans import Banned, is_banned
 from .errors import (
@@ -60,13 +60,23 @@ class Submission:
     reply_to: object = None
     captcha_token: object = None
     captcha_answer: object = None
+    proof_of_work: object = None
     title: object = None
     url: object = None
     remote_addr: str | None = None
     user_agent: str | None = None
     identity: str | None = None
 
-    FIELDS = ("author", "body", "reply_to", "captcha_token", "captcha_answer", "title", "url")
+    FIELDS = (
+        "author",
+        "body",
+        "reply_to",
+        "captcha_token",
+        "captcha_answer",
+        "proof_of_work",
+        "title",
+        "url",
+    )
 
     @classmethod
     def from_fields(
@@ -358,7 +368,8 @@ def post_comment(submission: Submission) -> Posted:
     """Check, triage and store a reader's comment, or raise with what is wrong.
 
     Order, cheapest first: the article key (400), the fields (422, the captcha
-    untouched), a closed article (403), then the captcha is spent (422 when
+    untouched), a closed article (403), under attack the proof of work (422, the
+    captcha untouched), then the captcha is spent (422 when
     wrong; a token is never answered twice), then bans (403). A comment with a
     banned word is stored as rejected (moderators see it) and then
     CommentRejected tells the reader.
@@ -369,6 +380,7 @@ def post_comment(submission: Submission) -> Posted:
     if article is not None and article.closed:
         COMMENTS_SUBMITTED.labels("refused").inc()
         raise CommentsClosed()
+    antispam.check_proof(submission.proof_of_work, submission.captcha_token)
     captcha_error = captcha.spend(
         submission.captcha_token if isinstance(submission.captcha_token, str) else None,
         submission.captcha_answer if isinstance(submission.captcha_answer, str) else None,
@@ -381,8 +393,11 @@ def post_comment(submission: Submission) -> Posted:
         raise Banned()
 
     article = ensure_article(key, clean_title(submission.title), clean_url(submission.url))
+    screening = antispam.screen(key, fields.body, submission.remote_addr)
     verdict = triage.decide(
-        triage.Candidate(article, fields.body, submission.remote_addr, submission.identity)
+        triage.Candidate(
+            article, fields.body, submission.remote_addr, submission.identity, screening
+        )
     )
     owner_key = secrets.token_urlsafe(24)
     parent = fields.parent
@@ -402,6 +417,7 @@ def post_comment(submission: Submission) -> Posted:
     db.session.add(comment)
     db.session.flush()
     moderation.admit(comment)
+    antispam.settle(screening, comment)
     db.session.commit()
     COMMENTS_SUBMITTED.labels(str(comment.status)).inc()
     if comment.status == Status.REJECTED:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from flask import Response, current_app, g
 
+from . import antispam
 from .errors import ValidationFailed
 from .extensions import limiter
 
 
 def _post_limit() -> str:
-    return current_app.config["RATELIMIT_POST"]
+    # Tighter while the site is under attack; the attempt is counted for the surge.
+    return antispam.post_limit()
 
 
 def _captcha_limit() -> str:
