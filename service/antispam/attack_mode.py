@@ -131,11 +131,12 @@ def trigger(reason: str, now: float | None = None, commit: bool = True) -> None:
         _record({"on": True, "reason": reason[:200]}, commit)
 
 
-def note_attempt(article: str | None) -> None:
+def note_attempt(article: str | None, commit: bool = True) -> None:
     """Count one posting attempt (site-wide and on its article); a surge switches the mode on.
 
-    Called for every POST of a comment before any limit refuses it, so that a
-    refused flood still counts as one. Once per request.
+    Called for every POST of a comment before any limit refuses it (from the
+    limit itself), so that a refused flood still counts; and again by posting,
+    for when rate limits are off. Counted once per request.
     """
     if g.get("antispam_counted"):
         return
@@ -148,11 +149,11 @@ def note_attempt(article: str | None) -> None:
     site_rate = config["ATTACK_SITE_RATE"]
     article_rate = config["ATTACK_ARTICLE_RATE"]
     if site_rate and rates[0] >= site_rate:
-        trigger(f"surge: {int(rates[0])} posts a minute site-wide", now)
+        trigger(f"surge: {int(rates[0])} posts a minute site-wide", now, commit)
     elif article_rate and len(rates) > 1 and rates[1] >= article_rate:
-        trigger(f"surge: {int(rates[1])} posts a minute on article {article}", now)
+        trigger(f"surge: {int(rates[1])} posts a minute on article {article}", now, commit)
     else:
-        expire(now)
+        expire(now, commit)
 
 
 def post_limit() -> str:

@@ -55,6 +55,9 @@ _CHINESE_DIGITS = str.maketrans(
 )
 _CHINESE_NUMBER_RUN = re.compile(r"[零〇一二三四五六七八九壹贰叁肆伍陆柒捌玖幺两]{5,}")
 _ALNUM_RUN = re.compile(r"[a-z0-9]+")
+# Numbers in a sentence ("涨了100，2024年") stay apart; folding would join them into
+# one phone-length run. "丨" is a letter that survives folding.
+_LISTED_NUMBERS = re.compile(r"(?<=\d{3})\s*[，,。；;、]\s*(?=\d{3})")
 # A web address: "www..." or letters ending in a top-level domain, then digits or nothing.
 _URL = re.compile(
     r"(?:www)?[a-z0-9]{2,}?(?:com|cn|net|org|top|vip|xyz|cc|info|site|shop|club)(?=[0-9]|$)"
@@ -122,7 +125,7 @@ def _placeholders(run: str, channel: bool, parts: list[str], contacts: list[str]
 
 def skeleton_of(text: str) -> tuple[str, tuple[str, ...]]:
     """The folded text with numbers and addresses as placeholders, and the contacts found."""
-    folded = normalise(text)[0]
+    folded = normalise(_LISTED_NUMBERS.sub("丨", text))[0]
     for pattern, replacement in _CHANNELS:
         folded = pattern.sub(replacement, folded)
     folded = _CHINESE_NUMBER_RUN.sub(lambda m: m.group().translate(_CHINESE_DIGITS), folded)

@@ -60,7 +60,8 @@ class Screening:
     wave_id: int | None = None  # an existing wave it joins (open, confirmed or released)
     new_wave: bool = False
     spam: bool = False
-    reason: str | None = None
+    reason: str | None = None  # triage's reason (the comment's)
+    summary: str = ""  # a new wave's own reason
 
 
 def _sender_key(remote_addr: str | None) -> str:
@@ -90,6 +91,8 @@ def screen(article_key: str, body: str, remote_addr: str | None) -> Screening:
     config = current_app.config
     if not config["ANTISPAM_ENABLED"]:
         return Screening()
+    # Counted here too when rate limits are off (then the limit never counts it).
+    attack_mode.note_attempt(article_key, commit=False)
     found = fingerprint(body)
     if not found.contacts and found.text_length < config["ANTISPAM_MIN_LENGTH"]:
         return Screening()
@@ -130,10 +133,11 @@ def screen(article_key: str, body: str, remote_addr: str | None) -> Screening:
         senders = len({m.sender for m in members})
         articles = len({m.article for m in members})
         kind = "with contacts" if found.contacts else "same text"
-        screening.reason = (
-            f"spam: new wave ({len(members)} similar comments {kind} "
-            f"from {senders} addresses on {articles} articles)"
+        screening.summary = (
+            f"{len(members)} similar comments {kind} from {senders} addresses "
+            f"on {articles} articles"
         )
+        screening.reason = f"spam: new wave ({screening.summary})"
     return screening
 
 
@@ -153,7 +157,7 @@ def settle(screening: Screening, comment: Comment) -> None:
     if screening.new_wave:
         wave = SpamWave(
             status=WaveStatus.OPEN,
-            reason=(screening.reason or "")[:200],
+            reason=screening.summary[:200],
             skeleton=screening.fingerprint.skeleton[:1000],
             batch=secrets.token_hex(8),
         )
