@@ -5,7 +5,7 @@ site-wide or ``ATTACK_ARTICLE_RATE`` a minute on one article, or when a spam
 wave is detected. Every further trigger keeps it on; ``ATTACK_COOLDOWN``
 seconds after the last one it is off again. While it is on:
 
-* each address may post ``RATELIMIT_POST_UNDER_ATTACK`` instead of
+* each address may post no more than ``RATELIMIT_POST_UNDER_ATTACK`` besides
   ``RATELIMIT_POST`` (limits.py asks ``post_limit()``);
 * with ``ATTACK_PROOF_OF_WORK``, a post needs an ALTCHA proof of work
   (``proof_of_work``): a SHA-256 puzzle of about ``ATTACK_POW_MAX_NUMBER / 2``
@@ -165,7 +165,9 @@ def post_limit() -> str:
         except Exception:  # noqa: BLE001 - a failing counter must never refuse a post
             log.exception("antispam: counting a posting attempt failed")
         if is_on():
-            return config["RATELIMIT_POST_UNDER_ATTACK"]
+            # Both: the usual limit keeps its count (a switch must not hand every
+            # address a fresh budget), the tighter one applies on top.
+            return f"{config['RATELIMIT_POST']};{config['RATELIMIT_POST_UNDER_ATTACK']}"
     return config["RATELIMIT_POST"]
 
 
