@@ -360,3 +360,18 @@ def test_a_wave_mixed_with_random_readers_keeps_readers_out_of_it(app, client):
     with app.app_context():
         members = set(db.session.execute(select(SpamWaveMember.comment_id)).scalars())
     assert not members & set(readers)
+
+
+def test_earlier_posts_another_worker_saw_are_swept_from_the_database(app, client):
+    from service.antispam.window import MemoryWindow
+
+    earlier = [post_as(client, ip(n), advert(n)).get_json()["id"] for n in range(4)]
+    # Another worker without a shared Redis: its window never saw those four.
+    app.extensions["antispam"].window = MemoryWindow(clock=app.extensions["antispam"].clock)
+
+    later = [post_as(client, ip(n), advert(n)).get_json()["id"] for n in range(10, 15)]
+
+    assert statuses(app) == {"spam": 9}
+    with app.app_context():
+        members = set(db.session.execute(select(SpamWaveMember.comment_id)).scalars())
+    assert members == set(earlier + later)

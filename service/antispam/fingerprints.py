@@ -56,8 +56,11 @@ _CHINESE_DIGITS = str.maketrans(
 _CHINESE_NUMBER_RUN = re.compile(r"[零〇一二三四五六七八九壹贰叁肆伍陆柒捌玖幺两]{5,}")
 _ALNUM_RUN = re.compile(r"[a-z0-9]+")
 # Numbers in a sentence ("涨了100，2024年") stay apart; folding would join them into
-# one phone-length run. "丨" is a letter that survives folding.
+# one phone-length run. "〡" (a Hangzhou numeral) survives folding and is no digit.
 _LISTED_NUMBERS = re.compile(r"(?<=\d{3})\s*[，,。；;、]\s*(?=\d{3})")
+# Ideographs that spammers slip between characters as separators (丶 looks like a dot);
+# the word filter keeps them, being letters, but no sentence needs them to be read.
+_FILLERS = str.maketrans("", "", "丶丿乀乁亅丨丷")
 # A web address: "www..." or letters ending in a top-level domain, then digits or nothing.
 _URL = re.compile(
     r"(?:www)?[a-z0-9]{2,}?(?:com|cn|net|org|top|vip|xyz|cc|info|site|shop|club)(?=[0-9]|$)"
@@ -125,7 +128,7 @@ def _placeholders(run: str, channel: bool, parts: list[str], contacts: list[str]
 
 def skeleton_of(text: str) -> tuple[str, tuple[str, ...]]:
     """The folded text with numbers and addresses as placeholders, and the contacts found."""
-    folded = normalise(_LISTED_NUMBERS.sub("丨", text))[0]
+    folded = normalise(_LISTED_NUMBERS.sub("〡", text))[0].translate(_FILLERS)
     for pattern, replacement in _CHANNELS:
         folded = pattern.sub(replacement, folded)
     folded = _CHINESE_NUMBER_RUN.sub(lambda m: m.group().translate(_CHINESE_DIGITS), folded)
@@ -153,15 +156,20 @@ def shingles(skeleton: str) -> set[bytes]:
     return {skeleton[i : i + SHINGLE].encode() for i in range(len(skeleton) - SHINGLE + 1)}
 
 
-def fingerprint(text: str) -> Fingerprint:
-    """Skeleton, contacts and MinHash signature of a comment's text."""
-    skeleton, contacts = skeleton_of(text)
+def signature_of(skeleton: str) -> tuple[int, ...]:
+    """The MinHash signature of a skeleton's 3-grams."""
     permutations, scheme = _permutations()
     minhash = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=permutations, scheme=scheme)
     grams = shingles(skeleton)
     if grams:
         minhash.update_batch(list(grams))
-    return Fingerprint(skeleton, contacts, tuple(int(v) for v in minhash.hashvalues))
+    return tuple(int(v) for v in minhash.hashvalues)
+
+
+def fingerprint(text: str) -> Fingerprint:
+    """Skeleton, contacts and MinHash signature of a comment's text."""
+    skeleton, contacts = skeleton_of(text)
+    return Fingerprint(skeleton, contacts, signature_of(skeleton))
 
 
 def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:

@@ -40,7 +40,7 @@ from ..errors import NotFound, ServiceError
 from ..extensions import db
 from ..models import AuditEntry, Comment, Moderator, Status
 from . import attack_mode
-from .fingerprints import Fingerprint, fingerprint, similarity
+from .fingerprints import Fingerprint, fingerprint, signature_of, similarity
 from .models import SpamWave, SpamWaveMember, WaveStatus
 from .runtime import runtime
 from .window import Seen
@@ -155,6 +155,10 @@ def settle(screening: Screening, comment: Comment) -> None:
     now = rt.clock()
     wave: SpamWave | None = None
     if screening.new_wave:
+        # Another worker or instance may have just seen the same wave start (each
+        # keeps its own window when Redis is not shared): join its record.
+        wave = _recent_like(screening.fingerprint, now - config["ANTISPAM_WINDOW"])
+    if screening.new_wave and wave is None:
         wave = SpamWave(
             status=WaveStatus.OPEN,
             reason=screening.summary[:200],
@@ -169,6 +173,13 @@ def settle(screening: Screening, comment: Comment) -> None:
     stragglers: list[int] = []
     if wave is not None:
         stragglers = [s.post for s in screening.similar if s.wave is None]
+        if screening.new_wave and wave.status in ACTIVE:
+            # The window shows only the most recent similar posts (and, without Redis,
+            # only this worker's): look for the wave's earlier posts in the database.
+            since = now - config["ANTISPAM_WINDOW"]
+            stragglers = list(
+                dict.fromkeys(stragglers + _similar_pending(screening.fingerprint, since))
+            )
         known = set(
             db.session.execute(
                 select(SpamWaveMember.comment_id).where(
@@ -216,6 +227,52 @@ def settle(screening: Screening, comment: Comment) -> None:
             batch=wave.batch,
             expected=Status.PENDING,
         )
+
+
+SWEEP_SCAN_MAX = 5000
+
+
+def _similar_pending(found: Fingerprint, since: float) -> list[int]:
+    """Pending comments of the window's span, in no wave yet, like this one (text or contact).
+
+    Runs once per wave and worker, when the wave starts: at most SWEEP_SCAN_MAX
+    comments are fingerprinted (about 0.1 ms each).
+    """
+    threshold = current_app.config["ANTISPAM_SIMILARITY"]
+    contacts = set(found.contacts)
+    rows = db.session.execute(
+        select(Comment.id, Comment.body)
+        .outerjoin(SpamWaveMember, SpamWaveMember.comment_id == Comment.id)
+        .where(SpamWaveMember.comment_id.is_(None))
+        .where(Comment.status == Status.PENDING, Comment.deleted_at.is_(None))
+        .where(Comment.created_at >= datetime.fromtimestamp(since, UTC))
+        .order_by(Comment.id.desc())
+        .limit(SWEEP_SCAN_MAX)
+    ).all()
+    like = []
+    for comment_id, body in rows:
+        other = fingerprint(body)
+        if contacts.intersection(other.contacts) or (
+            similarity(other.signature, found.signature) >= threshold
+        ):
+            like.append(comment_id)
+    return like
+
+
+def _recent_like(found: Fingerprint, since: float) -> SpamWave | None:
+    """An active wave started within the window whose text is like this one."""
+    recent = db.session.execute(
+        select(SpamWave)
+        .where(SpamWave.status.in_(ACTIVE))
+        .where(SpamWave.created_at >= datetime.fromtimestamp(since, UTC))
+        .order_by(SpamWave.id)
+        .limit(50)
+    ).scalars()
+    threshold = current_app.config["ANTISPAM_SIMILARITY"]
+    for wave in recent:
+        if similarity(signature_of(wave.skeleton or ""), found.signature) >= threshold:
+            return wave
+    return None
 
 
 # --- what moderators see and do ----------------------------------------------------------
