@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 
+import numpy as np
 import pytest
 import redis
 from helpers import post_as
@@ -108,7 +109,7 @@ def test_the_fallback_goes_back_to_redis_when_it_answers_again(shared_redis, mon
 
 
 def seen(post: int, at: float, wave: int | None = None) -> Seen:
-    return Seen(post, at, f"s{post}", "a1", True, tuple(range(64)), ("c:1",), wave)
+    return Seen(post, at, f"s{post}", "a1", True, np.arange(64, dtype=np.uint32), ("c:1",), wave)
 
 
 @pytest.mark.parametrize("kind", ["redis", "memory"])
@@ -121,7 +122,7 @@ def test_both_windows_keep_and_forget_the_same_way(shared_redis, kind):
     found = {s.post: s for s in window.candidates(["b0:x"], since=900.0)}
     assert sorted(found) == [1, 2]
     assert found[1].wave == 7 and found[2].wave is None
-    assert found[1].signature == tuple(range(64))
+    assert found[1].signature.tolist() == list(range(64))
     assert found[1].contacts == ("c:1",)
     assert [s.post for s in window.candidates(["b0:x"], since=1200.0)] == [2]
     assert window.candidates(["nothing"], since=0.0) == []

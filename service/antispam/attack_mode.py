@@ -60,13 +60,22 @@ class AttackState:
 
 
 def _state() -> AttackState | None:
+    """The stored state (on or lately on); read once per request, then from ``g``."""
+    if "antispam_state" in g:
+        return g.antispam_state  # type: ignore[no-any-return]
     raw = runtime().window.get_state(STATE)
-    if not raw:
-        return None
-    try:
-        return AttackState(float(raw["since"]), float(raw["until"]), str(raw["reason"]))
-    except (KeyError, TypeError, ValueError):
-        return None
+    state = None
+    if raw:
+        try:
+            state = AttackState(float(raw["since"]), float(raw["until"]), str(raw["reason"]))
+        except (KeyError, TypeError, ValueError):
+            state = None
+    g.antispam_state = state
+    return state
+
+
+def _forget() -> None:
+    g.pop("antispam_state", None)
 
 
 def current(now: float | None = None) -> AttackState | None:
@@ -108,6 +117,7 @@ def expire(now: float, commit: bool = True) -> None:
     state = _state()
     if state is not None and now >= state.until:
         taken = runtime().window.take_state(STATE)
+        _forget()
         if taken is not None:
             detail = {"on": False, "since": _iso(state.since), "until": _iso(state.until)}
             _record(detail, commit)
@@ -124,9 +134,12 @@ def trigger(reason: str, now: float | None = None, commit: bool = True) -> None:
         if state.until - now < cooldown - 1:  # extend at most once a second
             value = {"since": state.since, "until": now + cooldown, "reason": state.reason}
             rt.window.set_state(STATE, value, _state_ttl())
+            _forget()
         return
     value = {"since": now, "until": now + cooldown, "reason": reason[:200]}
-    if rt.window.add_state(STATE, value, _state_ttl()):
+    added = rt.window.add_state(STATE, value, _state_ttl())
+    _forget()
+    if added:
         log.warning("under-attack mode on: %s", reason[:200])
         _record({"on": True, "reason": reason[:200]}, commit)
 

@@ -74,7 +74,7 @@ class Fingerprint:
 
     skeleton: str
     contacts: tuple[str, ...]
-    signature: tuple[int, ...]
+    signature: np.ndarray  # NUM_PERM uint32 values
 
     @property
     def text_length(self) -> int:
@@ -83,7 +83,7 @@ class Fingerprint:
 
     def band_keys(self) -> list[str]:
         """The locality-sensitive index keys: texts sharing one are compared."""
-        values = np.asarray(self.signature, dtype=np.uint32)
+        values = self.signature
         return [
             f"b{band}:"
             + hashlib.blake2b(
@@ -156,14 +156,14 @@ def shingles(skeleton: str) -> set[bytes]:
     return {skeleton[i : i + SHINGLE].encode() for i in range(len(skeleton) - SHINGLE + 1)}
 
 
-def signature_of(skeleton: str) -> tuple[int, ...]:
+def signature_of(skeleton: str) -> np.ndarray:
     """The MinHash signature of a skeleton's 3-grams."""
     permutations, scheme = _permutations()
     minhash = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=permutations, scheme=scheme)
     grams = shingles(skeleton)
     if grams:
         minhash.update_batch(list(grams))
-    return tuple(int(v) for v in minhash.hashvalues)
+    return np.asarray(minhash.hashvalues, dtype=np.uint32)
 
 
 def fingerprint(text: str) -> Fingerprint:
@@ -172,8 +172,15 @@ def fingerprint(text: str) -> Fingerprint:
     return Fingerprint(skeleton, contacts, signature_of(skeleton))
 
 
-def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Estimated Jaccard similarity of two signatures (share of equal values)."""
-    if len(a) != len(b) or not a:
+    if a.shape != b.shape or not a.size:
         return 0.0
-    return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / len(a)
+    return float(np.count_nonzero(a == b)) / a.size
+
+
+def similarities(signatures: list[np.ndarray], b: np.ndarray) -> np.ndarray:
+    """``similarity`` of each signature with ``b``, in one vectorised step."""
+    if not signatures:
+        return np.zeros(0)
+    return (np.stack(signatures) == b).mean(axis=1)  # type: ignore[no-any-return]

@@ -40,7 +40,7 @@ from ..errors import NotFound, ServiceError
 from ..extensions import db
 from ..models import AuditEntry, Comment, Moderator, Status
 from . import attack_mode
-from .fingerprints import Fingerprint, fingerprint, signature_of, similarity
+from .fingerprints import Fingerprint, fingerprint, signature_of, similarities, similarity
 from .models import SpamWave, SpamWaveMember, WaveStatus
 from .runtime import runtime
 from .window import Seen
@@ -104,11 +104,11 @@ def screen(article_key: str, body: str, remote_addr: str | None) -> Screening:
     candidates = rt.window.candidates(
         found.band_keys() + sorted(contact_keys), now - config["ANTISPAM_WINDOW"]
     )
+    scores = similarities([seen.signature for seen in candidates], found.signature)
     screening.similar = [
         seen
-        for seen in candidates
-        if contact_keys.intersection(seen.contacts)
-        or similarity(seen.signature, found.signature) >= threshold
+        for seen, score in zip(candidates, scores, strict=True)
+        if score >= threshold or contact_keys.intersection(seen.contacts)
     ]
     wave_ids = sorted({s.wave for s in screening.similar if s.wave is not None})
     if wave_ids:

@@ -46,7 +46,7 @@ class Seen:
     sender: str
     article: str
     contact: bool
-    signature: tuple[int, ...]
+    signature: np.ndarray
     contacts: tuple[str, ...] = ()
     wave: int | None = None
 
@@ -151,6 +151,47 @@ class MemoryWindow:
             return dict(found[0]) if found is not None and found[1] >= self.clock() else None
 
 
+# Each call is one round trip: the scripts run inside Redis (post keys are built from
+# the prefix there, so this is for a single Redis, not a cluster).
+_CANDIDATES = """
+local seen, out = {}, {}
+for _, key in ipairs(KEYS) do
+  local ids = redis.call('ZREVRANGEBYSCORE', key, '+inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+  for _, id in ipairs(ids) do
+    if not seen[id] then
+      seen[id] = true
+      local data = redis.call('HGETALL', ARGV[3] .. id)
+      if #data > 0 then
+        table.insert(out, id)
+        table.insert(out, data)
+      end
+    end
+  end
+end
+return out
+"""
+_ADD = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[3])
+  redis.call('EXPIRE', KEYS[i], ARGV[4])
+end
+return 1
+"""
+_COUNT = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  local now = redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], 180)
+  table.insert(out, now)
+  table.insert(out, tonumber(redis.call('GET', KEYS[i + 1]) or '0'))
+end
+return out
+"""
+
+
 class RedisWindow:
     """The window in Redis, shared by every instance (keys under ``comments:antispam:``)."""
 
@@ -159,34 +200,33 @@ class RedisWindow:
     def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.clock = clock
+        self._candidates = self.client.register_script(_CANDIDATES)
+        self._add = self.client.register_script(_ADD)
+        self._count = self.client.register_script(_COUNT)
 
     def _k(self, *parts: object) -> str:
         return self.PREFIX + ":".join(str(p) for p in parts)
 
     def candidates(self, keys: Iterable[str], since: float) -> list[Seen]:
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.zrevrangebyscore(self._k("key", key), "+inf", since, start=0, num=PER_KEY)
-        ids = {int(i) for found in pipe.execute() for i in found}
-        if not ids:
+        keys = [self._k("key", key) for key in keys]
+        if not keys:
             return []
-        ordered = sorted(ids)
-        pipe = self.client.pipeline(transaction=False)
-        for post in ordered:
-            pipe.hgetall(self._k("post", post))
+        flat = self._candidates(keys=keys, args=[repr(since), PER_KEY, self._k("post", "")])
         result = []
-        for post, data in zip(ordered, pipe.execute(), strict=True):
-            if not data or float(data[b"at"]) < since:
+        for i in range(0, len(flat), 2):
+            values = flat[i + 1]
+            data = dict(zip(values[::2], values[1::2], strict=True))
+            if float(data[b"at"]) < since:
                 continue
             wave = data.get(b"wave")
             result.append(
                 Seen(
-                    post=post,
+                    post=int(flat[i]),
                     at=float(data[b"at"]),
                     sender=data[b"sender"].decode(),
                     article=data[b"article"].decode(),
                     contact=data[b"contact"] == b"1",
-                    signature=tuple(int(v) for v in np.frombuffer(data[b"sig"], dtype=np.uint32)),
+                    signature=np.frombuffer(data[b"sig"], dtype=np.uint32),
                     contacts=tuple(c for c in data.get(b"contacts", b"").decode().split(",") if c),
                     wave=int(wave) if wave else None,
                 )
@@ -194,27 +234,20 @@ class RedisWindow:
         return result
 
     def add(self, seen: Seen, keys: Iterable[str], ttl: float) -> None:
-        seconds = max(1, int(ttl) + 1)
-        pipe = self.client.pipeline(transaction=False)
-        post_key = self._k("post", seen.post)
-        mapping: dict[str, Any] = {
-            "at": repr(seen.at),
-            "sender": seen.sender,
-            "article": seen.article,
-            "contact": "1" if seen.contact else "0",
-            "sig": np.asarray(seen.signature, dtype=np.uint32).tobytes(),
-            "contacts": ",".join(seen.contacts),
-        }
+        fields: list[Any] = [
+            "at", repr(seen.at),
+            "sender", seen.sender,
+            "article", seen.article,
+            "contact", "1" if seen.contact else "0",
+            "sig", np.asarray(seen.signature, dtype=np.uint32).tobytes(),
+            "contacts", ",".join(seen.contacts),
+        ]  # fmt: skip
         if seen.wave is not None:
-            mapping["wave"] = str(seen.wave)
-        pipe.hset(post_key, mapping=mapping)
-        pipe.expire(post_key, seconds)
-        for key in keys:
-            index_key = self._k("key", key)
-            pipe.zadd(index_key, {str(seen.post): seen.at})
-            pipe.zremrangebyscore(index_key, "-inf", seen.at - ttl)
-            pipe.expire(index_key, seconds)
-        pipe.execute()
+            fields += ["wave", str(seen.wave)]
+        self._add(
+            keys=[self._k("post", seen.post)] + [self._k("key", key) for key in keys],
+            args=[seen.post, repr(seen.at), repr(seen.at - ttl), max(1, int(ttl) + 1), *fields],
+        )
 
     def set_wave(self, posts: Iterable[int], wave: int) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -232,17 +265,12 @@ class RedisWindow:
 
     def count(self, names: Iterable[str], now: float) -> list[float]:
         minute = int(now // 60)
-        names = list(names)
-        pipe = self.client.pipeline(transaction=False)
+        keys = []
         for name in names:
-            key = self._k("rate", name, minute)
-            pipe.incr(key)
-            pipe.expire(key, 180)
-            pipe.get(self._k("rate", name, minute - 1))
-        replies = pipe.execute()
+            keys += [self._k("rate", name, minute), self._k("rate", name, minute - 1)]
+        replies = self._count(keys=keys)
         return [
-            _sliding(int(replies[3 * i]), int(replies[3 * i + 2] or 0), now)
-            for i in range(len(names))
+            _sliding(int(replies[i]), int(replies[i + 1]), now) for i in range(0, len(replies), 2)
         ]
 
     def get_state(self, name: str) -> dict[str, Any] | None:
