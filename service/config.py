@@ -73,9 +73,13 @@ DEFAULTS: dict[str, Any] = {
     # Estimated Jaccard similarity (of character 3-grams of the folded text) from
     # which two posts count as the same text.
     "ANTISPAM_SIMILARITY": 0.5,
+    # The same, between two posts that both name a contact (an advert padded with
+    # a different sentence in each post stays about half alike).
+    "ANTISPAM_CONTACT_SIMILARITY": 0.4,
     # Folded characters a text needs to be compared at all, unless it names a
-    # contact (phone, QQ/WeChat id, web address): short phrases (顶, 支持) never are.
-    "ANTISPAM_MIN_LENGTH": 12,
+    # contact (phone, QQ/WeChat id, web address): short phrases (顶, 支持) and the
+    # slogans a crowd chants (中国女排加油！女排精神永不言败！) never are.
+    "ANTISPAM_MIN_LENGTH": 20,
     # Similar posts naming contacts are a wave from this many posts and addresses.
     "ANTISPAM_WAVE_POSTS": 5,
     "ANTISPAM_WAVE_SENDERS": 3,

@@ -119,8 +119,13 @@ def summaries(app) -> list[antispam.WaveSummary]:
     [
         ["顶", "支持", "说得好", "中国队加油！", "转发了"],
         ["顶！", "支持支持", "说得好！！", "中国队加油！！！冲啊", "转发了。", "👍👍👍", "666"],
+        [
+            "中国女排加油！女排精神永不言败！",
+            "中国队加油！中国队必胜！冲冲冲！",
+            "转发了，让更多人看到！",
+        ],
     ],
-    ids=["plain", "with-variants"],
+    ids=["plain", "with-variants", "slogans"],
 )
 def test_a_crowd_writing_the_same_short_phrases_is_not_swept(app, client, phrases):
     for n in range(150):

@@ -71,6 +71,19 @@ def _sender_key(remote_addr: str | None) -> str:
     return digest.hexdigest()
 
 
+def _threshold(found: Fingerprint) -> float:
+    """How similar a post must be to this one: less when both name contacts.
+
+    An advert padded with a different everyday sentence in each post stays about
+    half alike; two texts that both carry a phone number or an id and are that
+    alike are rarely anything but the same advert.
+    """
+    config = current_app.config
+    if found.contacts:
+        return float(config["ANTISPAM_CONTACT_SIMILARITY"])
+    return float(config["ANTISPAM_SIMILARITY"])
+
+
 def _is_wave(members: list[Seen]) -> bool:
     config = current_app.config
     senders = len({m.sender for m in members})
@@ -100,7 +113,7 @@ def screen(article_key: str, body: str, remote_addr: str | None) -> Screening:
     now = rt.clock()
     screening = Screening(found, _sender_key(remote_addr), article_key)
     contact_keys = set(found.contact_keys())
-    threshold = config["ANTISPAM_SIMILARITY"]
+    threshold = _threshold(found)
     candidates = rt.window.candidates(
         found.band_keys() + sorted(contact_keys), now - config["ANTISPAM_WINDOW"]
     )
@@ -108,7 +121,8 @@ def screen(article_key: str, body: str, remote_addr: str | None) -> Screening:
     screening.similar = [
         seen
         for seen, score in zip(candidates, scores, strict=True)
-        if score >= threshold or contact_keys.intersection(seen.contacts)
+        if contact_keys.intersection(seen.contacts)
+        or score >= (threshold if seen.contact else config["ANTISPAM_SIMILARITY"])
     ]
     wave_ids = sorted({s.wave for s in screening.similar if s.wave is not None})
     if wave_ids:
@@ -238,7 +252,8 @@ def _similar_pending(found: Fingerprint, since: float) -> list[int]:
     Runs once per wave and worker, when the wave starts: at most SWEEP_SCAN_MAX
     comments are fingerprinted (about 0.1 ms each).
     """
-    threshold = current_app.config["ANTISPAM_SIMILARITY"]
+    threshold = _threshold(found)
+    plain = current_app.config["ANTISPAM_SIMILARITY"]
     contacts = set(found.contacts)
     rows = db.session.execute(
         select(Comment.id, Comment.body)
@@ -252,8 +267,9 @@ def _similar_pending(found: Fingerprint, since: float) -> list[int]:
     like = []
     for comment_id, body in rows:
         other = fingerprint(body)
-        if contacts.intersection(other.contacts) or (
-            similarity(other.signature, found.signature) >= threshold
+        score = similarity(other.signature, found.signature)
+        if contacts.intersection(other.contacts) or score >= (
+            threshold if other.contacts else plain
         ):
             like.append(comment_id)
     return like

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Per index key, only the most recent posts are looked at: a wave's members
 # share most keys, so this still sees the cluster while bounding the work.
-PER_KEY = 32
+PER_KEY = 48
 MEMORY_MAX_POSTS = 50_000
 REDIS_RETRY_SECONDS = 30.0
 
