@@ -133,5 +133,7 @@ def test_both_windows_keep_and_forget_the_same_way(shared_redis, kind):
     assert window.add_state("attack", {"on": 1}, ttl=60)
     assert not window.add_state("attack", {"on": 2}, ttl=60)
     assert window.get_state("attack") == {"on": 1}
+    assert window.note(["site"], 6002.0, "attack") == ([3.0], {"on": 1})
     assert window.take_state("attack") == {"on": 1}
     assert window.take_state("attack") is None
+    assert window.note(["site"], 6003.0, "attack") == ([4.0], None)

@@ -59,17 +59,20 @@ class AttackState:
         return datetime.fromtimestamp(self.since, UTC)
 
 
+def _parse(raw: dict[str, Any] | None) -> AttackState | None:
+    if not raw:
+        return None
+    try:
+        return AttackState(float(raw["since"]), float(raw["until"]), str(raw["reason"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _state() -> AttackState | None:
     """The stored state (on or lately on); read once per request, then from ``g``."""
     if "antispam_state" in g:
         return g.antispam_state  # type: ignore[no-any-return]
-    raw = runtime().window.get_state(STATE)
-    state = None
-    if raw:
-        try:
-            state = AttackState(float(raw["since"]), float(raw["until"]), str(raw["reason"]))
-        except (KeyError, TypeError, ValueError):
-            state = None
+    state = _parse(runtime().window.get_state(STATE))
     g.antispam_state = state
     return state
 
@@ -158,7 +161,9 @@ def note_attempt(article: str | None, commit: bool = True) -> None:
     rt = runtime()
     now = rt.clock()
     names = ["site"] + ([f"article:{article}"] if article else [])
-    rates = rt.window.count(names, now)
+    # The counters and the mode's state in one round trip; the state is then kept in g.
+    rates, raw = rt.window.note(names, now, STATE)
+    g.antispam_state = _parse(raw)
     site_rate = config["ATTACK_SITE_RATE"]
     article_rate = config["ATTACK_ARTICLE_RATE"]
     if site_rate and rates[0] >= site_rate:

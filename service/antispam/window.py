@@ -56,6 +56,9 @@ class Window(Protocol):
     def add(self, seen: Seen, keys: Iterable[str], ttl: float) -> None: ...
     def set_wave(self, posts: Iterable[int], wave: int) -> None: ...
     def count(self, names: Iterable[str], now: float) -> list[float]: ...
+    def note(
+        self, names: Iterable[str], now: float, state: str
+    ) -> tuple[list[float], dict[str, Any] | None]: ...
     def get_state(self, name: str) -> dict[str, Any] | None: ...
     def set_state(self, name: str, value: dict[str, Any], ttl: float) -> None: ...
     def add_state(self, name: str, value: dict[str, Any], ttl: float) -> bool: ...
@@ -126,6 +129,12 @@ class MemoryWindow:
                 self.counters = {k: v for k, v in self.counters.items() if k.endswith(keep)}
             return rates
 
+    def note(
+        self, names: Iterable[str], now: float, state: str
+    ) -> tuple[list[float], dict[str, Any] | None]:
+        """``count`` and ``get_state`` together (one round trip where that matters)."""
+        return self.count(names, now), self.get_state(state)
+
     def get_state(self, name: str) -> dict[str, Any] | None:
         with self.lock:
             found = self.states.get(name)
@@ -160,8 +169,9 @@ for _, key in ipairs(KEYS) do
   for _, id in ipairs(ids) do
     if not seen[id] then
       seen[id] = true
-      local data = redis.call('HGETALL', ARGV[3] .. id)
-      if #data > 0 then
+      local data = redis.call('HMGET', ARGV[3] .. id,
+        'at', 'sender', 'article', 'contact', 'sig', 'contacts', 'wave')
+      if data[1] then
         table.insert(out, id)
         table.insert(out, data)
       end
@@ -180,14 +190,16 @@ for i = 2, #KEYS do
 end
 return 1
 """
+# KEYS: (this minute's counter, last minute's counter) per name, then the state key.
 _COUNT = """
 local out = {}
-for i = 1, #KEYS, 2 do
+for i = 1, #KEYS - 1, 2 do
   local now = redis.call('INCR', KEYS[i])
   redis.call('EXPIRE', KEYS[i], 180)
   table.insert(out, now)
   table.insert(out, tonumber(redis.call('GET', KEYS[i + 1]) or '0'))
 end
+table.insert(out, redis.call('GET', KEYS[#KEYS]) or '')
 return out
 """
 
@@ -214,20 +226,18 @@ class RedisWindow:
         flat = self._candidates(keys=keys, args=[repr(since), PER_KEY, self._k("post", "")])
         result = []
         for i in range(0, len(flat), 2):
-            values = flat[i + 1]
-            data = dict(zip(values[::2], values[1::2], strict=True))
-            if float(data[b"at"]) < since:
+            at, sender, article, contact, sig, contacts, wave = flat[i + 1]
+            if float(at) < since:
                 continue
-            wave = data.get(b"wave")
             result.append(
                 Seen(
                     post=int(flat[i]),
-                    at=float(data[b"at"]),
-                    sender=data[b"sender"].decode(),
-                    article=data[b"article"].decode(),
-                    contact=data[b"contact"] == b"1",
-                    signature=np.frombuffer(data[b"sig"], dtype=np.uint32),
-                    contacts=tuple(c for c in data.get(b"contacts", b"").decode().split(",") if c),
+                    at=float(at),
+                    sender=sender.decode(),
+                    article=article.decode(),
+                    contact=contact == b"1",
+                    signature=np.frombuffer(sig, dtype=np.uint32),
+                    contacts=tuple(c for c in (contacts or b"").decode().split(",") if c),
                     wave=int(wave) if wave else None,
                 )
             )
@@ -263,15 +273,22 @@ class RedisWindow:
             )
         pipe.execute()
 
-    def count(self, names: Iterable[str], now: float) -> list[float]:
+    def note(
+        self, names: Iterable[str], now: float, state: str
+    ) -> tuple[list[float], dict[str, Any] | None]:
         minute = int(now // 60)
         keys = []
         for name in names:
             keys += [self._k("rate", name, minute), self._k("rate", name, minute - 1)]
-        replies = self._count(keys=keys)
-        return [
-            _sliding(int(replies[i]), int(replies[i + 1]), now) for i in range(0, len(replies), 2)
+        replies = self._count(keys=[*keys, self._k("state", state)])
+        rates = [
+            _sliding(int(replies[i]), int(replies[i + 1]), now)
+            for i in range(0, len(replies) - 1, 2)
         ]
+        return rates, json.loads(replies[-1]) if replies[-1] else None
+
+    def count(self, names: Iterable[str], now: float) -> list[float]:
+        return self.note(names, now, "-")[0]
 
     def get_state(self, name: str) -> dict[str, Any] | None:
         raw = self.client.get(self._k("state", name))
@@ -335,6 +352,11 @@ class FallbackWindow:
 
     def count(self, names: Iterable[str], now: float) -> list[float]:
         return self._call("count", list(names), now)  # type: ignore[no-any-return]
+
+    def note(
+        self, names: Iterable[str], now: float, state: str
+    ) -> tuple[list[float], dict[str, Any] | None]:
+        return self._call("note", list(names), now, state)  # type: ignore[no-any-return]
 
     def get_state(self, name: str) -> dict[str, Any] | None:
         return self._call("get_state", name)  # type: ignore[no-any-return]
