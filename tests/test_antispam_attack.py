@@ -43,7 +43,10 @@ def is_on(app) -> bool:
 
 @pytest.fixture
 def surge_app(wave_app):
-    return wave_app(ATTACK_SITE_RATE=20, ATTACK_ARTICLE_RATE=0, ATTACK_COOLDOWN=COOLDOWN)
+    # Attempts are counted by the posting limit: rate limits on (each reader has an address).
+    return wave_app(
+        RATELIMIT_ENABLED=True, ATTACK_SITE_RATE=20, ATTACK_ARTICLE_RATE=0, ATTACK_COOLDOWN=COOLDOWN
+    )
 
 
 def test_a_surge_switches_the_mode_on_and_it_switches_off_by_itself(surge_app, clock):
@@ -71,7 +74,7 @@ def test_a_surge_switches_the_mode_on_and_it_switches_off_by_itself(surge_app, c
 
 
 def test_a_surge_on_one_article_switches_the_mode_on(wave_app):
-    app = wave_app(ATTACK_SITE_RATE=0, ATTACK_ARTICLE_RATE=10)
+    app = wave_app(RATELIMIT_ENABLED=True, ATTACK_SITE_RATE=0, ATTACK_ARTICLE_RATE=10)
     client = app.test_client()
     for n in range(10):
         post_as(client, ip(n), reader_text(n), article="hot")
@@ -88,6 +91,15 @@ def test_posts_spread_over_time_never_switch_it_on(surge_app, clock):
 
     assert not is_on(surge_app)
     assert mode_entries(surge_app) == []
+
+
+def test_with_rate_limits_off_a_flood_is_a_load_test_not_a_surge(wave_app):
+    app = wave_app(RATELIMIT_ENABLED=False, ATTACK_SITE_RATE=5)
+    client = app.test_client()
+    for n in range(20):
+        assert post_as(client, ip(n), reader_text(n)).status_code == 202
+
+    assert not is_on(app)
 
 
 def test_a_wave_switches_the_mode_on(wave_app):

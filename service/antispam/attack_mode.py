@@ -1,8 +1,9 @@
 """The automatic "under attack" mode: on with a surge or a wave, off by itself.
 
 It switches on when posting attempts pass ``ATTACK_SITE_RATE`` a minute
-site-wide or ``ATTACK_ARTICLE_RATE`` a minute on one article, or when a spam
-wave is detected. Every further trigger keeps it on; ``ATTACK_COOLDOWN``
+site-wide or ``ATTACK_ARTICLE_RATE`` a minute on one article (counted by the
+posting limit, so not with ``RATELIMIT_ENABLED=false``), or when a spam wave is
+detected. Every further trigger keeps it on; ``ATTACK_COOLDOWN``
 seconds after the last one it is off again. While it is on:
 
 * each address may post no more than ``RATELIMIT_POST_UNDER_ATTACK`` besides
@@ -150,9 +151,10 @@ def trigger(reason: str, now: float | None = None, commit: bool = True) -> None:
 def note_attempt(article: str | None, commit: bool = True) -> None:
     """Count one posting attempt (site-wide and on its article); a surge switches the mode on.
 
-    Called for every POST of a comment before any limit refuses it (from the
-    limit itself), so that a refused flood still counts; and again by posting,
-    for when rate limits are off. Counted once per request.
+    Called by the posting limit for every POST of a comment before any limit
+    refuses it, so that a refused flood still counts; once per request. With
+    rate limits off (``RATELIMIT_ENABLED=false``, load tests) the limit is never
+    asked, so nothing is counted and only a wave switches the mode on.
     """
     if g.get("antispam_counted"):
         return

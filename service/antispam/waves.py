@@ -104,8 +104,6 @@ def screen(article_key: str, body: str, remote_addr: str | None) -> Screening:
     config = current_app.config
     if not config["ANTISPAM_ENABLED"]:
         return Screening()
-    # Counted here too when rate limits are off (then the limit never counts it).
-    attack_mode.note_attempt(article_key, commit=False)
     found = fingerprint(body)
     if not found.contacts and found.text_length < config["ANTISPAM_MIN_LENGTH"]:
         return Screening()
