@@ -10,7 +10,7 @@ import altcha
 import pytest
 from browser import login
 from flask import Flask
-from helpers import MOD_PASSWORD, post_as
+from helpers import add_account, post_as
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
@@ -101,9 +101,9 @@ def test_when_the_mode_comes_on_after_the_captcha_the_widget_retries_by_itself(
 
 
 @pytest.mark.browser
-def test_one_key_confirms_a_wave_and_the_toast_undoes_it(
-    app: Flask, moderator: str, page: Page
-) -> None:
+def test_one_key_confirms_a_wave_and_the_toast_undoes_it(app: Flask, page: Page) -> None:
+    # A password typed key by key (the sign-in helper types, it does not paste).
+    moderator = add_account(app, "langchao", "ascii-only-password-2026")
     client = app.test_client()
     for n in range(6):
         post_as(
@@ -111,7 +111,7 @@ def test_one_key_confirms_a_wave_and_the_toast_undoes_it(
             f"198.51.100.{n + 1}",
             f"专业删帖，负面处理，加扣扣 {300000 + n} 咨询，价格公道。",
         )
-    login(page, moderator, MOD_PASSWORD)
+    login(page, moderator, "ascii-only-password-2026")
     page.goto("/mod/waves")
     item = page.locator("#items > .item")
     expect(item).to_have_count(1)
