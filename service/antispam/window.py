@@ -331,7 +331,7 @@ class FallbackWindow:
             else:
                 with self.lock:
                     if self.down_since is not None:
-                        log.warning("antispam window: Redis is back; shared window restored")
+                        log.info("antispam window: Redis is back; shared window restored")
                     self.down_since = None
                 return result
         return getattr(self.fallback, method)(*args)
