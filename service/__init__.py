@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import IntegerConverter
 
 from . import (
+    antispam,
     assets,
     auth,
     captcha,
@@ -31,6 +32,7 @@ from .extensions import babel, compress, cors, csrf, db, limiter, migrate
 from .models import MAX_ID
 from .views import admin, api, dashboard, mod_api, site, widget
 from .views import notifications as _notifications  # noqa: F401 - its pages join admin.bp
+from .views import waves as _waves  # noqa: F401 - adds the wave view to the dashboard
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,6 +103,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         vary_header=False,
     )
     captcha.init_app(app)
+    antispam.init_app(app)
     templating.init_app(app)
     auth.init_app(app)
     assets.init_app(app)

@@ -96,6 +96,39 @@ DEFAULTS: dict[str, Any] = {
     # Show each comment's IP 属地 (province, or 海外) in the widget and the public
     # API. It is stored with every comment either way; moderators always see it.
     "SHOW_REGION": True,
+    # --- spam waves (service/antispam) ---------------------------------------
+    # Detect waves of similar comments from many addresses and keep them out of
+    # the moderators' queue (docs/operations.md, "Under a spam wave").
+    "ANTISPAM_ENABLED": True,
+    # Seconds a post stays in the sliding window it is compared against.
+    "ANTISPAM_WINDOW": 600,
+    # Estimated Jaccard similarity (of character 3-grams of the folded text) from
+    # which two posts count as the same text.
+    "ANTISPAM_SIMILARITY": 0.5,
+    # The same, between two posts that both name a contact (an advert padded with
+    # a different sentence in each post stays about half alike).
+    "ANTISPAM_CONTACT_SIMILARITY": 0.4,
+    # Folded characters a text needs to be compared at all, unless it names a
+    # contact (phone, QQ/WeChat id, web address): short phrases (顶, 支持) and the
+    # slogans a crowd chants (中国女排加油！女排精神永不言败！) never are.
+    "ANTISPAM_MIN_LENGTH": 20,
+    # Similar posts naming contacts are a wave from this many posts and addresses.
+    "ANTISPAM_WAVE_POSTS": 5,
+    "ANTISPAM_WAVE_SENDERS": 3,
+    # Similar posts without contacts are a wave from this many posts and addresses.
+    "ANTISPAM_PLAIN_WAVE_SENDERS": 20,
+    # Under-attack mode: on from this many posting attempts a minute site-wide or
+    # on one article (0: never), or from a wave; off this many seconds after the
+    # last trigger.
+    "ATTACK_SITE_RATE": 300,
+    "ATTACK_ARTICLE_RATE": 120,
+    "ATTACK_COOLDOWN": 600,
+    # Comment submissions per client IP while the mode is on.
+    "RATELIMIT_POST_UNDER_ATTACK": "2/minute;6/hour",
+    # While the mode is on, posts need an ALTCHA proof of work (the widget solves
+    # it; about half this many SHA-256 hashes on average).
+    "ATTACK_PROOF_OF_WORK": True,
+    "ATTACK_POW_MAX_NUMBER": 50000,
     # --- moderation ---------------------------------------------------------
     # Site-wide default until an admin changes it in the dashboard:
     # "pre" (先审后发, held until approved) or "post" (先发后审).

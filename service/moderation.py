@@ -294,12 +294,18 @@ def apply_many(
     by: Moderator | None = None,
     reason: str | None = None,
     batch: str | None = None,
+    expected: Status | None = None,
 ) -> BulkResult:
-    """Apply an action to many comments in one transaction; skip those it does not fit."""
+    """Apply an action to many comments in one transaction; skip those it does not fit.
+
+    With ``expected``, only comments (not deleted) in that status are touched:
+    the system's sweeps must not override a moderator who decided meanwhile.
+    """
     result = BulkResult(batch=batch)
-    comments = db.session.execute(
-        select(Comment).where(Comment.id.in_(comment_ids)).order_by(Comment.id)
-    ).scalars()
+    query = select(Comment).where(Comment.id.in_(comment_ids)).order_by(Comment.id)
+    if expected is not None:
+        query = query.where(Comment.status == expected, Comment.deleted_at.is_(None))
+    comments = db.session.execute(query).scalars()
     for comment in comments:
         try:
             _move(comment, action, by, reason, batch)

@@ -233,3 +233,42 @@ def admin_client(app: Flask, admin: str) -> FlaskClient:
     signed_in = app.test_client()
     assert login(signed_in, admin, ADMIN_PASSWORD).status_code == 303
     return signed_in
+
+
+# --- spam waves ----------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A clock for the spam-wave detector that tests advance instead of sleeping."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def wave_app(make_app: Callable[..., Flask], clock: FakeClock) -> Callable[..., Flask]:
+    """Build apps that take posts from many addresses with a perfect captcha solver.
+
+    ``CAPTCHA_TEST_MODE`` stands in for the solver; ``TRUSTED_PROXIES=1`` lets a
+    test pick each reader's address with X-Forwarded-For. The detector uses ``clock``.
+    """
+
+    def factory(**overrides: Any) -> Flask:
+        app = make_app(**{"CAPTCHA_TEST_MODE": True, "TRUSTED_PROXIES": 1, **overrides})
+        app.extensions["antispam"].clock = clock
+        return app
+
+    return factory
