@@ -43,6 +43,19 @@ class DashboardSessionInterface(SecureCookieSessionInterface):
             super().save_session(app, session, response)
 
 
+API_RESOURCES = r"/api/v1/*"
+
+
+def cors_settings(allowed: list[str]) -> dict[str, Any]:
+    """Flask-CORS's settings: the public API answers the portals' origins."""
+    return {
+        "resources": {API_RESOURCES: {"origins": "*" if "*" in allowed else allowed}},
+        "max_age": 86400,
+        "expose_headers": ["ETag", "Retry-After"],
+        "vary_header": True,
+    }
+
+
 def init_app(app: Flask) -> None:
     app.session_interface = DashboardSessionInterface()
     proxies = int(app.config["TRUSTED_PROXIES"])
