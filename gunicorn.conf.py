@@ -106,6 +106,11 @@ def limits_problem(workers: int, env: dict[str, str]) -> str | None:
 
 
 def when_ready(server):  # noqa: ANN001 - gunicorn hook
+    if not os.environ.get("COMMENTS_PUBLIC_URL"):
+        server.log.warning(
+            "COMMENTS_PUBLIC_URL is not set: the service does not know its own address "
+            "(its own pages are not an allowed origin; absolute URLs fall back to relative)"
+        )
     problem = limits_problem(server.cfg.workers, dict(os.environ))
     if problem:
         banner = "!" * 78

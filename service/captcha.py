@@ -6,7 +6,8 @@ never sent to the client (not in the token, not in a cookie) and issuing a
 challenge writes nothing. Answering spends the nonce: a row in ``spent_captcha``
 under a primary key, so of two racing requests exactly one wins. The same
 token always renders the same image and sound (the renderer is seeded from the
-server-keyed nonce), so reloading an image gives an attacker nothing new.
+server-keyed nonce), so reloading an image gives an attacker nothing new. The sound is
+spoken by our own voices (service/captcha_audio.py), not the captcha package's.
 """
 
 from __future__ import annotations
@@ -18,22 +19,22 @@ import math
 import random
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import captcha.audio
 import captcha.image
-from captcha.audio import AudioCaptcha
 from captcha.image import ColorTuple, ImageCaptcha, random_color
 from flask import Flask, current_app
 from flask_babel import lazy_gettext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from PIL import Image, ImageDraw
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .captcha_audio import VoiceCaptcha
 from .errors import FieldError
 from .extensions import db
 from .metrics import CAPTCHAS
@@ -70,7 +71,6 @@ class _SeededSecrets(threading.local):
 
 _seeded = _SeededSecrets()
 captcha.image.secrets = _seeded  # type: ignore[attr-defined]
-captcha.audio.secrets = _seeded  # type: ignore[attr-defined]
 
 
 def _uniform(low: float, high: float) -> float:
@@ -234,8 +234,9 @@ EXPIRED = "captcha_expired"
 def init_app(app: Flask) -> None:
     """Load fonts and voices once per process: they are slow to load."""
     image = image_renderer(app.config["CAPTCHA_WIDTH"], app.config["CAPTCHA_HEIGHT"])
-    audio = AudioCaptcha()
-    audio.load()
+    audio = VoiceCaptcha()
+    if not audio.speaks(ALPHABET):
+        raise RuntimeError("service/voices/ lacks a captcha character: run scripts/make_voices.py")
     app.extensions["captcha"] = {"image": image, "audio": audio}
     if app.config["CAPTCHA_TEST_MODE"]:
         log.warning(
@@ -311,40 +312,60 @@ def render_png(token: str) -> bytes:
     return _render(nonce, lambda text: image.generate(text, format="png").getvalue())
 
 
+def _audio_rng(nonce: str) -> random.Random:
+    return random.Random(_keyed("render-audio", nonce))
+
+
 def render_wav(token: str) -> bytes:
-    """The spoken challenge as WAV, for readers who cannot see the image."""
+    """The spoken challenge as WAV, for readers who cannot see the image (same token, same WAV)."""
     nonce = nonce_of(token)
-    audio: AudioCaptcha = current_app.extensions["captcha"]["audio"]
-    return _render(nonce, lambda text: bytes(audio.generate(text)))
+    audio: VoiceCaptcha = current_app.extensions["captcha"]["audio"]
+    return audio.wav(answer_for(nonce), _audio_rng(nonce))
+
+
+def wav_size(token: str) -> int:
+    """The size of the challenge's WAV in bytes, without rendering it (for HEAD)."""
+    nonce = nonce_of(token)
+    audio: VoiceCaptcha = current_app.extensions["captcha"]["audio"]
+    return audio.wav_size(answer_for(nonce), _audio_rng(nonce))
 
 
 def normalise_answer(answer: str) -> str:
     return "".join(answer.split()).upper()
 
 
-def spend(token: str | None, answer: str | None) -> FieldError | None:
-    """Spend a token and check its answer (counted as solved or failed)."""
-    error = _spend(token, answer)
-    CAPTCHAS.labels("failed" if error else "solved").inc()
-    return error
+@dataclass(frozen=True)
+class Spent:
+    """What answering a challenge came to.
 
-
-def _spend(token: str | None, answer: str | None) -> FieldError | None:
-    """Spend a token and check its answer: None if right, else the field error.
-
-    The token is spent whatever the answer, right or wrong, and is committed at
-    once so that a failed submission cannot retry the same challenge.
+    ``replay`` marks a token already spent by a right answer and answered rightly
+    again: a retry of a submission whose answer the reader never received (the
+    caller then returns the first answer instead of storing a second comment).
     """
-    if not token:
-        return FieldError(INVALID, lazy_gettext("Please enter the captcha."))
-    try:
-        nonce = nonce_of(token)
-    except CaptchaError as exc:
-        return exc.field_error
-    if not _mark_spent(nonce):
-        return FieldError(
-            INVALID, lazy_gettext("This captcha has already been used. Please get a new one.")
-        )
+
+    error: FieldError | None
+    nonce: str | None = None
+    replay: bool = False
+
+
+ALREADY_USED = lazy_gettext("This captcha has already been used. Please get a new one.")
+
+
+def spend(token: str | None, answer: str | None) -> FieldError | None:
+    """Spend a token and check its answer: None if right, else the field error."""
+    spent = answer_challenge(token, answer)
+    return FieldError(INVALID, ALREADY_USED) if spent.replay else spent.error
+
+
+def answer_challenge(token: str | None, answer: str | None) -> Spent:
+    """Spend a token and check its answer (counted as solved or failed); says if a replay."""
+    spent = _spend(token, answer)
+    if not spent.replay:
+        CAPTCHAS.labels("failed" if spent.error else "solved").inc()
+    return spent
+
+
+def _check(nonce: str, answer: str | None) -> FieldError | None:
     given = normalise_answer(answer or "")
     if not given:
         return FieldError(INVALID, lazy_gettext("Please enter the captcha."))
@@ -357,20 +378,70 @@ def _spend(token: str | None, answer: str | None) -> FieldError | None:
     return FieldError(INVALID, lazy_gettext("The captcha answer is wrong. Please try again."))
 
 
-def _mark_spent(nonce: str) -> bool:
+def _spend(token: str | None, answer: str | None) -> Spent:
+    """Spend a token and check its answer.
+
+    The token is spent whatever the answer, right or wrong, and is committed at
+    once so that a failed submission cannot retry the same challenge.
+    """
+    if not token:
+        return Spent(FieldError(INVALID, lazy_gettext("Please enter the captcha.")))
+    try:
+        nonce = nonce_of(token)
+    except CaptchaError as exc:
+        return Spent(exc.field_error)
+    error = _check(nonce, answer)
+    if _mark_spent(nonce, solved=error is None):
+        return Spent(error, nonce)
+    # Plain columns, not an object: nothing of the row stays in the session.
+    solved_before = db.session.execute(
+        select(SpentCaptcha.solved).where(SpentCaptcha.nonce == nonce)
+    ).scalar_one_or_none()
+    if error is None and solved_before:
+        return Spent(None, nonce, replay=True)
+    return Spent(FieldError(INVALID, ALREADY_USED), nonce)
+
+
+def _mark_spent(nonce: str, solved: bool) -> bool:
     """Record the nonce as spent; False if it already was (a race has one winner)."""
     now = datetime.now(UTC)
     ttl = timedelta(seconds=current_app.config["CAPTCHA_TTL"])
-    db.session.add(SpentCaptcha(nonce=nonce, expires_at=now + ttl))
+    row = SpentCaptcha(nonce=nonce, expires_at=now + ttl, solved=solved)
+    db.session.add(row)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return False
+    # Not kept in the session: a second answer in the same session must reach the
+    # database (and its primary key), not collide with this object.
+    db.session.expunge(row)
     # Keep the table small: tokens past their TTL are refused by their signature.
     if secrets.randbelow(100) == 0:
         purge_spent(now)
     return True
+
+
+def link_comment(nonce: str, comment_id: int) -> None:
+    """Remember which comment a spent challenge made, in the caller's transaction."""
+    db.session.execute(
+        update(SpentCaptcha).where(SpentCaptcha.nonce == nonce).values(comment_id=comment_id)
+    )
+
+
+def comment_made_by(nonce: str, wait: float = 2.0) -> int | None:
+    """The comment a spent challenge made; waits briefly for one still being stored."""
+    deadline = time.monotonic() + wait
+    while True:
+        db.session.rollback()  # a fresh snapshot each time
+        comment_id = db.session.execute(
+            select(SpentCaptcha.comment_id).where(SpentCaptcha.nonce == nonce)
+        ).scalar_one_or_none()
+        if comment_id is not None:
+            return comment_id
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
 
 
 def purge_spent(now: datetime | None = None) -> int:

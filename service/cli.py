@@ -153,9 +153,15 @@ def enable_moderator_command(username: str) -> None:
 @click.argument("username")
 @fail_on_service_error
 def set_password_command(username: str) -> None:
-    """Set a new password (asked twice, or read from stdin)."""
-    auth.set_password(username, read_password())
-    click.echo(f"password changed for {username}")
+    """Set a new password (asked twice, or read from stdin).
+
+    Like an admin's reset, it signs the account out everywhere and revokes its API tokens.
+    """
+    ended = auth.set_password(username, read_password())
+    click.echo(
+        f"password changed for {username}; {ended.sessions} sessions signed out,"
+        f" {ended.tokens} API tokens revoked"
+    )
 
 
 @moderators_group.command("token")

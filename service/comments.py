@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 import threading
@@ -17,6 +19,7 @@ from sqlalchemy.orm import aliased, selectinload
 from . import captcha, moderation, triage
 from .articles import check_key, clean_title, clean_url, ensure_article, find_article
 from .bans import Banned, is_banned
+from .captcha import ALREADY_USED
 from .errors import (
     BadRequest,
     CommentsClosed,
@@ -373,6 +376,10 @@ def post_comment(submission: Submission) -> Posted:
     wrong; a token is never answered twice), then bans (403). A comment with a
     banned word is stored as rejected (moderators see it) and then
     CommentRejected tells the reader.
+
+    The captcha token is also the submission's idempotency key: the same token
+    rightly answered again (a retry after a lost answer) gets the first answer,
+    the same comment and owner key, never a second comment.
     """
     key = check_key(submission.article)
     article = find_article(key)
@@ -380,13 +387,15 @@ def post_comment(submission: Submission) -> Posted:
     if article is not None and article.closed:
         COMMENTS_SUBMITTED.labels("refused").inc()
         raise CommentsClosed()
-    captcha_error = captcha.spend(
+    spent = captcha.answer_challenge(
         submission.captcha_token if isinstance(submission.captcha_token, str) else None,
         submission.captcha_answer if isinstance(submission.captcha_answer, str) else None,
     )
-    if captcha_error is not None:
+    if spent.replay and spent.nonce is not None:
+        return _first_answer(key, spent.nonce)
+    if spent.error is not None:
         COMMENTS_SUBMITTED.labels("invalid").inc()
-        raise ValidationFailed({"captcha_answer": captcha_error})
+        raise ValidationFailed({"captcha_answer": spent.error})
     if is_banned(submission.remote_addr):
         COMMENTS_SUBMITTED.labels("refused").inc()
         raise Banned()
@@ -395,7 +404,7 @@ def post_comment(submission: Submission) -> Posted:
     verdict = triage.decide(
         triage.Candidate(article, fields.body, submission.remote_addr, submission.identity)
     )
-    owner_key = secrets.token_urlsafe(24)
+    owner_key = owner_key_for(spent.nonce) if spent.nonce else secrets.token_urlsafe(24)
     parent = fields.parent
     comment = Comment(
         article=article,
@@ -413,11 +422,33 @@ def post_comment(submission: Submission) -> Posted:
     db.session.add(comment)
     db.session.flush()
     moderation.admit(comment)
+    if spent.nonce:
+        captcha.link_comment(spent.nonce, comment.id)
     db.session.commit()
     COMMENTS_SUBMITTED.labels(str(comment.status)).inc()
     if comment.status == Status.REJECTED:
         raise CommentRejected(comment.id)
     return Posted(comment, owner_key)
+
+
+def owner_key_for(nonce: str) -> str:
+    """The author's secret for the comment a challenge made: the same on every retry."""
+    key = current_app.config["SECRET_KEY"]
+    key_bytes = key.encode() if isinstance(key, str) else key
+    digest = hmac.new(key_bytes, f"owner-key:{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
+
+
+def _first_answer(key: str, nonce: str) -> Posted:
+    """What the first submission with this challenge was answered, for its retry."""
+    comment_id = captcha.comment_made_by(nonce)
+    comment = db.session.get(Comment, comment_id) if comment_id is not None else None
+    if comment is None or comment.article.key != key:
+        raise ValidationFailed({"captcha_answer": FieldError("captcha_invalid", ALREADY_USED)})
+    COMMENTS_SUBMITTED.labels("retried").inc()
+    if comment.status == Status.REJECTED and (comment.triage_reason or "").startswith("rejected"):
+        raise CommentRejected(comment.id)
+    return Posted(comment, owner_key_for(nonce))
 
 
 def own_comments(key: str, claims: object) -> list[dict[str, Any]]:

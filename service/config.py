@@ -60,13 +60,28 @@ DEFAULTS: dict[str, Any] = {
     # --- rate limits (Flask-Limiter syntax) --------------------------------
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_CAPTCHA": "60/minute;600/hour",
+    # The spoken captcha (.wav), on top of the limit above: a listener needs a few,
+    # while a script trying to recognise the speech needs many (docs/security.md).
+    "RATELIMIT_CAPTCHA_AUDIO": "6/minute;30/hour",
     "RATELIMIT_POST": "10/minute;100/hour",
+    # Failed sign-ins per client IP, whatever the names (docs/security.md).
     "RATELIMIT_LOGIN": "10/minute",
-    # Failed logins allowed per user name before it is locked for the window.
+    # Failed sign-ins per user name from one client IP: a stranger's failures
+    # lock that name for the stranger's address only.
     "RATELIMIT_LOGIN_USER": "5 per 15 minutes",
+    # Failed sign-ins per user name from all addresses together (many addresses
+    # guessing one password). Addresses the account signed in from in the last
+    # 30 days are not held back by it.
+    "RATELIMIT_LOGIN_ACCOUNT": "30 per hour",
     "RATELIMIT_REPORT": "10/minute;50/day",
     "RATELIMIT_LIKE": "30/minute;300/day",
-    # Where a browser keeps no cookie, one like per IP per comment in this many hours.
+    # Likes per client address (an IPv6 /64) per comment in LIKE_IP_WINDOW_HOURS,
+    # whatever the cookies: a script that takes a fresh cookie for every like
+    # counts this many times at most. Above 1 so that a family, an office or a
+    # school behind one address can like together; raise it where many readers
+    # share an address (carrier-grade NAT).
+    "LIKE_PER_IP": 3,
+    # The window for LIKE_PER_IP; a browser that keeps no cookie counts once in it.
     "LIKE_IP_WINDOW_HOURS": 24,
     # --- moderation ---------------------------------------------------------
     # Site-wide default until an admin changes it in the dashboard:

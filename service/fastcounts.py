@@ -205,7 +205,8 @@ class CountsFastPath:
             ("Cache-Control", self.cache_control),
             ("ETag", etag),
             ("Date", self.clock.date()),  # werkzeug's make_conditional sets it too
-            ("Vary", "Accept-Encoding"),
+            # Flask-Compress's, then security.vary_on_origin's (every answer under /api/v1/).
+            ("Vary", "Accept-Encoding, Origin"),
             *self._cors(environ.get("HTTP_ORIGIN")),
             ("X-Content-Type-Options", "nosniff"),
             ("Referrer-Policy", "strict-origin-when-cross-origin"),

@@ -1,5 +1,6 @@
 """Rate limits shared by every way in: the widget's form and the JSON API count
-posting in one bucket, and captchas with their images in another.
+posting in one bucket, and captchas with their images in another. The spoken captcha
+counts in that bucket and in a stricter one of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ def _post_limit() -> str:
 
 def _captcha_limit() -> str:
     return current_app.config["RATELIMIT_CAPTCHA"]
+
+
+def _captcha_audio_limit() -> str:
+    return current_app.config["RATELIMIT_CAPTCHA_AUDIO"]
 
 
 def _like_limit() -> str:
@@ -41,5 +46,7 @@ post_limit = limiter.shared_limit(
     _post_limit, scope="post-comment", deduct_when=_counts_against_limit
 )
 captcha_limit = limiter.shared_limit(_captcha_limit, scope="captcha")
+# A person listens to a few; a script that tries to recognise the speech wants many.
+captcha_audio_limit = limiter.shared_limit(_captcha_audio_limit, scope="captcha-audio")
 like_limit = limiter.shared_limit(_like_limit, scope="like")
 report_limit = limiter.shared_limit(_report_limit, scope="report")

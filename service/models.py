@@ -187,6 +187,10 @@ class SpentCaptcha(db.Model):
 
     nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # Answered rightly; and the comment it made, so that a retried submission
+    # (same token, right answer) gets the first answer instead of a second comment.
+    solved: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    comment_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Like(db.Model):
@@ -212,9 +216,30 @@ class Moderator(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    # The session this request is signed in with ("<id>:<secret>"), set by
+    # service.auth and never stored in this table.
+    session_key = None
+
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the cookie: a session record, not just the account.
+
+        Ending the record (sign-out, password change) then ends every copy of the cookie.
+        """
+        if self.session_key is None:
+            raise RuntimeError("a moderator signs in through service.auth.authenticate")
+        return self.session_key
+
+    def __eq__(self, other: object) -> bool:
+        # UserMixin compares get_id(), which names a session; an account is an account.
+        if isinstance(other, Moderator):
+            return self.id == other.id
+        return NotImplemented
+
+    __hash__ = UserMixin.__hash__
 
     @property
     def is_admin(self) -> bool:
@@ -234,6 +259,26 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    moderator: Mapped[Moderator] = relationship()
+
+
+class ModeratorSession(db.Model):
+    """One signed-in browser of a moderator, ended by sign-out, password change or disable."""
+
+    __tablename__ = "moderator_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    moderator_id: Mapped[int] = mapped_column(ForeignKey("moderator.id"), index=True)
+    # SHA-256 of the secret in the cookie: a copy of the database signs nobody in.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Shown to the moderator in their list of sessions; the address also lets its
+    # owner past the per-account sign-in ceiling (service.auth.known_address).
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    remote_addr: Mapped[str | None] = mapped_column(String(45))
 
     moderator: Mapped[Moderator] = relationship()
 

@@ -190,7 +190,13 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "integer"},
             "likes": {"type": "integer", "minimum": 0},
-            "liked": {"type": "boolean", "description": "false: this reader had liked it."},
+            "liked": {
+                "type": "boolean",
+                "description": (
+                    "false: not counted (this reader had liked it, or enough readers "
+                    "from this address had)."
+                ),
+            },
         },
     },
     "Withdrawn": {
@@ -428,10 +434,23 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Like (赞) a published comment, once per reader",
                     "operationId": "likeComment",
+                    "description": (
+                        "Counts once per reader (the reader cookie) and at most LIKE_PER_IP "
+                        "times per client address on the comment in LIKE_IP_WINDOW_HOURS. "
+                        "Only as application/json, so that another origin's page needs a CORS "
+                        "preflight (answered for ALLOWED_ORIGINS only); a request whose "
+                        "Origin is not allowed is refused."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
                     "responses": {
                         "200": _json("The comment's likes now.", _ref("Liked")),
                         **COMMON_ERRORS,
+                        "403": _error("cross_site_request: the Origin is not an allowed one."),
                         "404": _error("No such published comment."),
+                        "415": _error("Not application/json."),
                     },
                 },
             },

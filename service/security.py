@@ -25,6 +25,9 @@ BASE_POLICY = (
 )
 
 
+# The answers under it are CORS answers (service/__init__.py).
+CORS_PATH = "/api/v1/"
+
 # Only the moderators' pages have a session (Flask-Login, CSRF).
 SESSION_BLUEPRINTS = frozenset({"dashboard", "admin"})
 
@@ -43,16 +46,21 @@ class DashboardSessionInterface(SecureCookieSessionInterface):
             super().save_session(app, session, response)
 
 
-API_RESOURCES = r"/api/v1/*"
+API_RESOURCES = CORS_PATH + "*"
 
 
 def cors_settings(allowed: list[str]) -> dict[str, Any]:
-    """Flask-CORS's settings: the public API answers the portals' origins."""
+    """Flask-CORS's settings: the public API answers the portals' origins.
+
+    (service/fastcounts.py computes its CORS headers from the same settings.)
+    """
     return {
         "resources": {API_RESOURCES: {"origins": "*" if "*" in allowed else allowed}},
         "max_age": 86400,
         "expose_headers": ["ETag", "Retry-After"],
-        "vary_header": True,
+        # set_security_headers puts Vary: Origin on every answer there, Origin sent or
+        # not; Flask-CORS would add it only with several allowed origins, as a second line.
+        "vary_header": False,
     }
 
 
@@ -85,6 +93,17 @@ class RequireAddress:
         return self.app(environ, start_response)
 
 
+def vary_on_origin(response: Response) -> None:
+    """Tell shared caches that a CORS answer depends on the request's Origin.
+
+    Whether it carries Access-Control-Allow-Origin, and which, depends on the
+    Origin sent, so a CDN must not hand a copy made for one origin (or for none,
+    or for a refused one) to another: count.js would be blocked. Flask-CORS says
+    so only when the Origin matched one of several allowed origins.
+    """
+    response.vary.add("Origin")
+
+
 def frame_ancestors() -> str:
     """Who may frame this response: portals for the widget, nobody for the rest."""
     if request.blueprint == "widget":
@@ -96,6 +115,8 @@ def frame_ancestors() -> str:
 
 
 def set_security_headers(response: Response) -> Response:
+    if request.path.startswith(CORS_PATH):
+        vary_on_origin(response)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if response.mimetype == "text/html":

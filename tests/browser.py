@@ -79,8 +79,11 @@ def serve(app: Flask) -> Iterator[str]:
         daemon=True,
     )
     thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    # The service knows its own address from PUBLIC_URL only (never from Host).
+    app.config["PUBLIC_URL"] = url
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield url
     finally:
         server.shutdown()
         thread.join(SERVER_TIMEOUT)

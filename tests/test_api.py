@@ -618,15 +618,21 @@ def test_wrong_captcha_answer_is_422_captcha_invalid(client, solved):
     assert CHINESE.search(error["message"])
 
 
-def test_captcha_token_can_only_be_used_once(client, solved):
+def test_captcha_token_makes_one_comment_only(app, client, solved):
     token, answer = solved()
     payload = {"body": "第一次 ✅", "captcha_token": token, "captcha_answer": answer}
 
     first = client.post(f"/api/v1/articles/{ARTICLE}/comments", json=payload)
     second = client.post(f"/api/v1/articles/{ARTICLE}/comments", json=payload)
+    wrong = client.post(
+        f"/api/v1/articles/{ARTICLE}/comments", json=payload | {"captcha_answer": "WRONG"}
+    )
 
     assert first.status_code == 202
-    error_of(second, 422, "captcha_invalid")
+    assert second.get_json() == first.get_json()  # the first answer, for a retry
+    error_of(wrong, 422, "captcha_invalid")
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count(Comment.id))).scalar_one() == 1
 
 
 @pytest.mark.parametrize("token", ["", "forged.token.value", None, 12345])

@@ -701,12 +701,12 @@ def test_closing_and_reopening_comments(mod_client, make_comment):
     assert "本文已关闭评论。" not in text_of(mod_client.get(f"/embed/{ARTICLE}"))
 
 
-def test_post_moderation_on_one_article_publishes_at_once(mod_client, make_comment, solved):
+def test_post_moderation_on_one_article_publishes_at_once(admin_client, make_comment, solved):
     make_comment(body="一条评论")
-    form_post(mod_client, f"/mod/articles/{ARTICLE}/settings", {"mode": "post"})
+    form_post(admin_client, f"/mod/articles/{ARTICLE}/settings", {"mode": "post"})
     token, answer = solved()
 
-    response = mod_client.post(
+    response = admin_client.post(
         f"/api/v1/articles/{ARTICLE}/comments",
         json={
             "author": "读者",
@@ -718,9 +718,9 @@ def test_post_moderation_on_one_article_publishes_at_once(mod_client, make_comme
 
     assert response.status_code == 202
     assert response.get_json()["status"] == "approved"
-    assert public_count(mod_client, ARTICLE) == 2
+    assert public_count(admin_client, ARTICLE) == 2
     token, answer = solved()
-    elsewhere = mod_client.post(
+    elsewhere = admin_client.post(
         "/api/v1/articles/another-article/comments",
         json={"body": "别的文章照常先审", "captcha_token": token, "captcha_answer": answer},
     )

@@ -462,6 +462,7 @@ def like_round(server: Gunicorn, refused: Any) -> list[tuple[int, int, int, int]
             server.port,
             "POST",
             f"/api/v1/articles/{ARTICLE}/comments/999999/like",
+            json_body={},
             find_worker=server.worker_serving,
         )
         assert reply.worker is not None, "could not tell which worker answered"

@@ -689,6 +689,7 @@ def like_api(p: Probe) -> None:
         "POST",
         path + query(lang=p.entry.value),
         headers=cookie,
+        json={},
         client=client,
         expect={200},
     )
@@ -957,7 +958,7 @@ def key_withdraw(p: Probe) -> None:
 @probe(KEY_PROBES, name="POST /api/v1/articles/<key>/comments/<id>/like")
 def key_like(p: Probe) -> None:
     path = f"/api/v1/articles/{segment(p.entry.value)}/comments/{p.world.approved_id}/like"
-    p.send("key=V", "POST", path, expect={400, 404, 405})
+    p.send("key=V", "POST", path, json={}, expect={400, 404, 405})
 
 
 @probe(KEY_PROBES, name="GET /embed/<key>")
@@ -1051,7 +1052,7 @@ def id_withdraw(p: Probe) -> None:
 @probe(ID_PROBES, name="POST /api/v1/articles/<key>/comments/<id>/like")
 def id_like(p: Probe) -> None:
     path = f"/api/v1/articles/{ARTICLE}/comments/{segment(p.entry.value)}/like"
-    p.send("id=V", "POST", path, expect=id_expect(p.entry))
+    p.send("id=V", "POST", path, json={}, expect=id_expect(p.entry))
 
 
 @probe(ID_PROBES, name="GET /embed/<key>/report/<id>")

@@ -89,7 +89,7 @@ def test_latency_is_labelled_by_url_rule_never_by_concrete_path(metrics_app, mak
     client.get(f"/embed/{ARTICLE}")
     client.get(f"/embed/{OTHER_ARTICLE}")
     client.get(f"/api/v1/articles/{ARTICLE}/comments")
-    client.post(f"/api/v1/articles/{ARTICLE}/comments/{comment_id}/like")
+    client.post(f"/api/v1/articles/{ARTICLE}/comments/{comment_id}/like", json={})
     client.get(f"/embed/{ARTICLE}/report/{comment_id}")
     client.get(f"/embed/{ARTICLE}/report/987654321")
     client.get("/no/such/path-4242")
@@ -174,7 +174,9 @@ def test_metrics_never_contain_addresses_nicknames_or_comment_text(metrics_app, 
         == 202
     )
     client.post(
-        f"/api/v1/articles/{ARTICLE}/comments/{target}/like", environ_base={"REMOTE_ADDR": address}
+        f"/api/v1/articles/{ARTICLE}/comments/{target}/like",
+        json={},
+        environ_base={"REMOTE_ADDR": address},
     )
     client.post(
         f"/embed/{ARTICLE}/report/{target}",

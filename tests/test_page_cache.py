@@ -116,7 +116,12 @@ def test_a_like_shows_within_the_time_to_live(
     client = app.test_client()
     assert client.get("/api/v1/articles/67584/comments").get_json()["comments"][0]["likes"] == 0
 
-    client.post(f"/api/v1/articles/67584/comments/{comment}/like")
+    liked = client.post(
+        f"/api/v1/articles/67584/comments/{comment}/like",
+        json={},
+        headers={"Origin": "https://www.portal.example"},
+    )
+    assert liked.get_json()["likes"] == 1
     time.sleep(0.25)
 
     assert client.get("/api/v1/articles/67584/comments").get_json()["comments"][0]["likes"] == 1

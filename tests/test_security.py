@@ -225,7 +225,9 @@ LIMITED: dict[str, tuple[str, Callable[[FlaskClient, int], TestResponse]]] = {
     ),
     "like": (
         "RATELIMIT_LIKE",
-        lambda c, id_: c.post(f"/api/v1/articles/{ARTICLE}/comments/{id_}/like", headers=JSON),
+        lambda c, id_: c.post(
+            f"/api/v1/articles/{ARTICLE}/comments/{id_}/like", json={}, headers=JSON
+        ),
     ),
     "report": (
         "RATELIMIT_REPORT",

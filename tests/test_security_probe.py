@@ -369,3 +369,23 @@ def test_a_valid_forwarded_address_is_the_sender(
     assert response.status_code == 202
     with app.app_context():
         assert db.session.get(Comment, response.get_json()["id"]).remote_addr == "198.51.100.8"
+
+
+def test_the_widget_form_works_without_public_url_configured(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(PUBLIC_URL=None, CAPTCHA_TEST_MODE=True)
+    client = app.test_client()
+    token = client.get("/captcha").get_json()["token"]
+
+    own = client.post(
+        f"/embed/{ARTICLE}",
+        data={"body": "本站表单", "captcha_token": token, "captcha_answer": "PASSED"},
+        headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
+    )
+    foreign = client.post(
+        f"/embed/{ARTICLE}", data={"body": "别处"}, headers={"Origin": "https://evil.example"}
+    )
+
+    assert own.status_code == 303
+    assert foreign.status_code == 403

@@ -52,7 +52,7 @@ from sqlalchemy import func, select
 
 from service import moderation
 from service.extensions import db
-from service.models import Comment, Like, Status
+from service.models import Comment, Like, Report, Status
 from service.moderation import Action
 
 pytest_plugins = ["browser"]
@@ -899,6 +899,128 @@ def test_like_button_name_tells_the_new_count(
     expect(like_count(widget, older)).to_have_text("1")
     # A screen reader hears the button's name (its aria-label), not the visible count.
     expect(button).to_have_accessible_name(re.compile(r"^赞\D*1\D*$"), timeout=SETTLED_MS)
+
+
+# --- likes and reports come from the frame only --------------------------------------------------
+
+REPORTED = "感谢举报，审核员会尽快处理。"
+REFUSED = "此请求并非来自评论区，未被受理。"
+
+
+def reports_and_likes(app: Flask, comment_id: int) -> tuple[int, int]:
+    with app.app_context():
+        reports = db.session.scalar(
+            select(func.count(Report.id)).where(Report.comment_id == comment_id)
+        )
+        comment = db.session.get(Comment, comment_id)
+        assert comment is not None
+        return reports, comment.likes
+
+
+def is_post_to(path: str) -> Callable[[Any], bool]:
+    return lambda r: r.request.method == "POST" and urlsplit(r.url).path == path
+
+
+@pytest.mark.browser
+def test_report_is_sent_from_inside_the_portals_frame(
+    app: Flask,
+    portal: Portal,
+    new_context: Callable[..., BrowserContext],
+    make_comment: Callable[..., int],
+) -> None:
+    older, _ = two_comments(make_comment)
+    widget = open_widget(new_context(), portal.article)
+
+    widget.ui.locator(f"#comment-{older} a.cw-report").click()
+    send = widget.ui.get_by_role("button", name="提交举报")
+    expect(send).to_be_visible()
+    with widget.page.expect_response(is_post_to(f"/embed/{ARTICLE}/report/{older}")) as sent:
+        send.click()
+
+    assert sent.value.status == 303
+    expect(widget.ui.locator("#cw-status")).to_have_text(REPORTED)
+    assert reports_and_likes(app, older) == (1, 0)
+
+
+@pytest.mark.browser
+def test_the_like_form_without_javascript_counts_from_inside_the_portals_frame(
+    app: Flask,
+    portal: Portal,
+    new_context: Callable[..., BrowserContext],
+    make_comment: Callable[..., int],
+) -> None:
+    older, _ = two_comments(make_comment)
+    widget = open_widget(new_context(), portal.article)
+
+    # form.submit() sends the plain form, as a browser without JavaScript would.
+    with widget.page.expect_response(is_post_to(f"/embed/{ARTICLE}/like/{older}")) as sent:
+        widget.frame.evaluate(
+            "id => document.querySelector(`#comment-${id} form.cw-like`).submit()", older
+        )
+
+    assert sent.value.status == 303
+    expect(like_count(widget, older)).to_have_text("1")
+    assert reports_and_likes(app, older) == (0, 1)
+
+
+def attacker_html(service: str, comment_id: int) -> str:
+    """A page on the portal's site that tries to like and report through the widget."""
+    return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>抢红包</title></head>
+<body>
+<form id="like" method="post" action="{service}/embed/{ARTICLE}/like/{comment_id}">
+  <button>点我抢红包</button></form>
+<form id="report" method="post" action="{service}/embed/{ARTICLE}/report/{comment_id}">
+  <input type="hidden" name="reason" value="spam"><button>点我领奖</button></form>
+</body></html>
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("form", ["like", "report"])
+def test_another_page_cannot_make_its_visitors_like_or_report(
+    app: Flask,
+    portal_site: StaticSite,
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
+    make_comment: Callable[..., int],
+    form: str,
+) -> None:
+    older, _ = two_comments(make_comment)
+    portal_site.pages = {"/prize.html": lambda: attacker_html(live_server, older)}
+    page = new_context().new_page()
+    page.goto(portal_site.url("/prize.html"))
+
+    with page.expect_response(lambda r: r.request.method == "POST") as sent:
+        page.locator(f"#{form} button").click()
+
+    assert sent.value.status == 403
+    expect(page.locator("h1")).to_have_text(REFUSED)
+    assert reports_and_likes(app, older) == (0, 0)
+
+
+@pytest.mark.browser
+def test_another_page_cannot_like_through_the_api_without_a_preflight(
+    app: Flask,
+    portal_site: StaticSite,
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
+    make_comment: Callable[..., int],
+) -> None:
+    older, _ = two_comments(make_comment)
+    portal_site.pages = {"/prize.html": lambda: "<!doctype html><title>抢红包</title>"}
+    page = new_context().new_page()
+    page.goto(portal_site.url("/prize.html"))
+    like = f"{live_server}/api/v1/articles/{ARTICLE}/comments/{older}/like"
+
+    # What a page may send without asking the service first: a "simple" request.
+    with page.expect_response(lambda r: r.url == like) as sent:
+        page.evaluate(
+            "url => fetch(url, {method: 'POST', mode: 'no-cors', credentials: 'include'})", like
+        )
+
+    assert sent.value.status == 415
+    assert reports_and_likes(app, older) == (0, 0)
 
 
 # --- counts on a listing page ----------------------------------------------------------------

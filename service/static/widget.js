@@ -105,7 +105,11 @@
     $("cw-captcha-audio").addEventListener("click", function (event) {
       if (!this.href) return;
       event.preventDefault();
-      new Audio(this.href).play();
+      // A sound that cannot be fetched (the stricter audio rate limit, say) is said so.
+      var sound = new Audio(this.href);
+      sound.addEventListener("error", function () { say(text.captchaFailed, true); });
+      var playing = sound.play();
+      if (playing && playing.catch) playing.catch(function () {});  // "error" tells the reader
     });
     if (!$("cw-captcha-token").value) loadCaptcha();
   }
@@ -379,7 +383,9 @@
       form.addEventListener("submit", function (event) {
         event.preventDefault();
         if (button.getAttribute("aria-pressed") === "true") return;
-        request("POST", api + "/comments/" + id + "/like").then(function (res) {
+        // As JSON: the service takes a like in no other form (another site's page
+        // cannot send JSON without the browser asking the service first).
+        request("POST", api + "/comments/" + id + "/like", {}).then(function (res) {
           if (!res.ok) return say((res.data.error || {}).message || text.failed, true);
           form.querySelector(".cw-like-count").textContent = res.data.likes;
           button.setAttribute("aria-pressed", "true");

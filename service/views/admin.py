@@ -59,7 +59,14 @@ def change_moderator(username: str) -> ResponseReturnValue:
             raise BadRequest()
         auth.set_role(username, Role(role), by=current_user)
     elif change == "password":
-        auth.set_password(username, request.form.get("password", ""), by=current_user)
+        ended = auth.set_password(username, request.form.get("password", ""), by=current_user)
+        message = gettext(
+            "Password set. %(sessions)d sessions signed out, %(tokens)d API tokens revoked.",
+            sessions=ended.sessions,
+            tokens=ended.tokens,
+        )
+        flash(message, "success")
+        return redirect(url_for(".moderators"), code=303)
     else:
         raise BadRequest()
     flash(gettext("Saved."), "success")

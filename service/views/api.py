@@ -17,6 +17,7 @@ from ..fastcounts import fragment_html
 from ..limits import free_attempt, like_limit, post_limit
 from ..openapi import openapi_document
 from ..params import check_public_page, check_sort
+from ..request_origin import check_allowed_origin
 from ..templating import local
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -157,11 +158,16 @@ def withdraw_comment(article: str, comment_id: int) -> ResponseReturnValue:
 @bp.post("/articles/<article>/comments/<int:comment_id>/like")
 @like_limit
 def like_comment(article: str, comment_id: int) -> ResponseReturnValue:
-    """赞 a published comment, once per reader."""
+    """赞 a published comment: once per reader, a few times per address.
+
+    Only as JSON, so that a browser asks before another origin's page sends it
+    (a CORS preflight, answered for ALLOWED_ORIGINS only), and only from those.
+    """
+    check_allowed_origin()
+    if not request.is_json:
+        raise UnsupportedMediaType()
     reader = likes.reader_from_cookie(request.cookies.get(likes.COOKIE))
-    count, counted = likes.like(
-        check_key(article), comment_id, likes.liker_key(reader, request.remote_addr)
-    )
+    count, counted = likes.like(check_key(article), comment_id, reader, request.remote_addr)
     response = jsonify(id=comment_id, likes=count, liked=counted)
     if reader is None:
         # Remembered where the browser allows it; blocked third-party cookies fall back to IP.

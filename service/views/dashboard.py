@@ -10,6 +10,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -20,12 +21,13 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import articles, auth, moderation, stats
-from ..errors import ServiceError, with_retry_after
+from ..errors import BadRequest, ServiceError, with_retry_after
 from ..extensions import limiter
-from ..forms import LoginForm
+from ..forms import login_form, submitted_fields
 from ..models import ModerationMode
 from ..params import whole_number, whole_numbers
 from ..queue import Queue, QueueFilter, list_queue, queue_counts
@@ -46,16 +48,20 @@ def back(default: str = "dashboard.queue") -> Response:
 
 
 @bp.errorhandler(RateLimitExceeded)
-def login_locked(error: RateLimitExceeded) -> ResponseReturnValue:
-    """Too many sign-in attempts: the same answer whether the name exists or not."""
-    message = gettext("Too many failed sign-ins. Please wait a few minutes and try again.")
+def too_many_attempts(error: RateLimitExceeded) -> ResponseReturnValue:
+    """Too many failed sign-ins (or password checks): the same answer whether the name exists."""
+    if request.endpoint == "dashboard.change_password":
+        message = gettext("Too many wrong passwords. Please wait a few minutes and try again.")
+    else:
+        message = gettext("Too many failed sign-ins. Please wait a few minutes and try again.")
     if wants_json():
         response = jsonify(error={"code": "rate_limited", "message": message})
         response.status_code = 429
+    elif request.endpoint == "dashboard.change_password":
+        response = Response(account_page(error=message), status=429)
     else:
-        response = Response(
-            render_template("dashboard/login.html", form=LoginForm(), error=message), status=429
-        )
+        page = render_template("dashboard/login.html", form=login_form(), error=message)
+        response = Response(page, status=429)
     return with_retry_after(response, error)
 
 
@@ -63,10 +69,29 @@ def _failed_login(response: Response) -> bool:
     return response.status_code == 401
 
 
-def _login_user_key() -> str:
-    return "login-user:" + (request.form.get("username") or "").strip().lower()[:64]
+def _login_name() -> str:
+    """The user name as the sign-in form reads it (form or JSON), for the lockout keys."""
+    if "login_name" not in g:
+        fields = submitted_fields()
+        g.login_name = ((fields.get("username") if fields else None) or "").strip().lower()[:64]
+    return g.login_name
 
 
+def _login_pair_key() -> str:
+    return f"login-user:{_login_name()}@{get_remote_address()}"
+
+
+def _login_account_key() -> str:
+    return f"login-account:{_login_name()}"
+
+
+def _signed_in_here_before() -> bool:
+    return auth.known_address(_login_name(), request.remote_addr)
+
+
+# Failed sign-ins are limited three ways (docs/security.md): per address for all
+# names, per name and address (so strangers cannot lock a moderator out of their
+# own address), and a ceiling per name that addresses the account used lately pass.
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(
     lambda: current_app.config["RATELIMIT_LOGIN"],
@@ -76,17 +101,31 @@ def _login_user_key() -> str:
 )
 @limiter.limit(
     lambda: current_app.config["RATELIMIT_LOGIN_USER"],
-    key_func=_login_user_key,
+    key_func=_login_pair_key,
     methods=["POST"],
     deduct_when=_failed_login,
     scope="login-user",
 )
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
+    key_func=_login_account_key,
+    methods=["POST"],
+    deduct_when=_failed_login,
+    exempt_when=_signed_in_here_before,
+    scope="login-account",
+)
 def login() -> ResponseReturnValue:
     """Sign in with user name and password."""
-    form = LoginForm()
+    form = login_form()
     if form.validate_on_submit():
-        moderator = auth.authenticate(form.username.data or "", form.password.data or "")
+        moderator = auth.authenticate(
+            form.username.data or "",
+            form.password.data or "",
+            user_agent=request.user_agent.string,
+            remote_addr=request.remote_addr,
+        )
         if moderator is not None:
+            _start_fresh_session()
             login_user(moderator)
             next_page = auth.safe_next(request.args.get("next"))
             return redirect(next_page or url_for(".home"), code=303)
@@ -95,12 +134,92 @@ def login() -> ResponseReturnValue:
     return render_template("dashboard/login.html", form=form, error=None)
 
 
+def _start_fresh_session() -> None:
+    """Nothing from before a sign-in or sign-out survives in the cookie but the language.
+
+    A new CSRF token comes with it: a token seen before signing in (by anyone
+    who shared the browser or planted the cookie) is worthless after.
+    """
+    lang = session.get("lang")
+    session.clear()
+    g.pop("csrf_token", None)  # Flask-WTF's copy for this request
+    if lang:
+        session["lang"] = lang
+
+
 @bp.post("/logout")
 @login_required
 def logout() -> ResponseReturnValue:
-    """Sign out."""
+    """Sign out: this session ends on the server too, so a copied cookie stops working."""
+    auth.end_session(current_user.session_key)
+    _start_fresh_session()
     logout_user()
     return redirect(url_for(".login"), code=303)
+
+
+def account_page(error: str | None = None) -> str:
+    return render_template(
+        "dashboard/account.html",
+        sessions=auth.list_sessions(current_user),
+        this_session=auth.session_id(current_user.session_key),
+        live_tokens=sum(1 for t in auth.list_tokens(current_user) if t.revoked_at is None),
+        error=error,
+    )
+
+
+@bp.get("/account")
+@login_required
+def account() -> ResponseReturnValue:
+    """The signed-in moderator's password and sessions."""
+    return account_page()
+
+
+def _wrong_password(response: Response) -> bool:
+    return response.status_code == auth.WrongPassword.status
+
+
+@bp.post("/account/password")
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN_USER"],
+    key_func=lambda: f"password-check:{getattr(current_user, 'id', '')}",
+    deduct_when=_wrong_password,
+    scope="password-check",
+)
+@login_required
+def change_password() -> ResponseReturnValue:
+    """Change one's own password: this session stays, the others are signed out."""
+    new = request.form.get("new_password", "")
+    try:
+        if new != request.form.get("new_password_again", ""):
+            raise BadRequest(gettext("The two new passwords are not the same."))
+        ended = auth.change_own_password(
+            current_user,
+            request.form.get("current_password", ""),
+            new,
+            keep=current_user.session_key,
+            revoke_tokens=request.form.get("revoke_tokens") == "on",
+        )
+    except ServiceError as error:
+        return account_page(error=str(error.message)), error.status
+    flash(
+        gettext(
+            "Password changed. %(sessions)d other sessions signed out, %(tokens)d API tokens"
+            " revoked.",
+            sessions=ended.sessions,
+            tokens=ended.tokens,
+        ),
+        "success",
+    )
+    return redirect(url_for(".account"), code=303)
+
+
+@bp.post("/account/sessions/end")
+@login_required
+def end_other_sessions() -> ResponseReturnValue:
+    """Sign out everywhere else."""
+    ended = auth.end_other_sessions(current_user, keep=current_user.session_key)
+    flash(gettext("%(count)d other sessions signed out.", count=ended), "success")
+    return redirect(url_for(".account"), code=303)
 
 
 @bp.app_context_processor
@@ -238,9 +357,12 @@ def article(key: str) -> ResponseReturnValue:
 @bp.post("/articles/<key>/settings")
 @login_required
 def article_settings(key: str) -> ResponseReturnValue:
-    """Close or reopen comments on an article, or give it its own moderation mode."""
+    """Close or reopen comments on an article, or (admins) give it its own moderation mode."""
     closed = {"close": True, "reopen": False}.get(request.form.get("comments", ""))
     mode = request.form.get("mode")
+    # Post-moderation publishes unseen comments: the README makes the mode an admin's call.
+    if mode is not None and not current_user.is_admin:
+        raise auth.Forbidden()
     articles.update_article(
         articles.check_key(key),
         closed=closed,

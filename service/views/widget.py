@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import (
     Blueprint,
     Response,
@@ -29,10 +32,19 @@ from ..errors import (
 )
 from ..forms import CommentForm
 from ..i18n import lang_code
-from ..limits import captcha_limit, free_attempt, like_limit, post_limit, report_limit
+from ..limits import (
+    captcha_audio_limit,
+    captcha_limit,
+    free_attempt,
+    like_limit,
+    post_limit,
+    report_limit,
+)
 from ..params import Sort, check_public_page, check_sort
+from ..request_origin import check_same_origin
 
 bp = Blueprint("widget", __name__)
+T = TypeVar("T")
 POSTED = ("1", "published")
 REPORTED = ("1", "again")
 
@@ -43,6 +55,18 @@ def widget_key(article: str) -> str:
 
 
 THEMES = ("light", "dark")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@bp.before_request
+def refuse_other_sites() -> None:
+    """Likes, reports and comments only from the widget's own pages (no CSRF).
+
+    A comment also needs a solved captcha, but another site could solve one and
+    have its visitors' browsers send it from their addresses: checked alike.
+    """
+    if request.method not in SAFE_METHODS:
+        check_same_origin()
 
 
 def frame_args() -> dict[str, str]:
@@ -196,30 +220,40 @@ def new_captcha() -> ResponseReturnValue:
     return response
 
 
-def _media(render: object, token: str, mimetype: str) -> Response:
+def _media(data: bytes, mimetype: str) -> Response:
+    response = Response(data, mimetype=mimetype)
+    response.headers["Cache-Control"] = f"private, max-age={current_app.config['CAPTCHA_TTL']}"
+    return response
+
+
+def _for_token(make: Callable[[str], T], token: str) -> T:
+    """``make(token)``; a forged or expired token is a 404 that says which."""
     try:
-        data = render(token)  # type: ignore[operator]
+        return make(token)
     except captcha.CaptchaError as exc:
         error = NotFound(exc.field_error.message)
         error.code = exc.field_error.code
         raise error from None
-    response = Response(data, mimetype=mimetype)
-    response.headers["Cache-Control"] = f"private, max-age={current_app.config['CAPTCHA_TTL']}"
-    return response
 
 
 @bp.get("/captcha/<token>.png")
 @captcha_limit
 def captcha_image(token: str) -> ResponseReturnValue:
     """The challenge as a PNG image (the same token always gives the same image)."""
-    return _media(captcha.render_png, token, "image/png")
+    return _media(_for_token(captcha.render_png, token), "image/png")
 
 
 @bp.get("/captcha/<token>.wav")
 @captcha_limit
+@captcha_audio_limit
 def captcha_audio(token: str) -> ResponseReturnValue:
-    """The challenge spoken, for readers who cannot read the image."""
-    return _media(captcha.render_wav, token, "audio/wav")
+    """The challenge spoken, for readers who cannot read the image (HEAD renders nothing)."""
+    if request.method == "HEAD":
+        # The GET's headers and length; the sound is never rendered.
+        response = _media(b"", "audio/wav")
+        response.content_length = _for_token(captcha.wav_size, token)
+        return response
+    return _media(_for_token(captcha.render_wav, token), "audio/wav")
 
 
 @bp.get("/embed.js")
@@ -282,5 +316,6 @@ def script_text() -> dict[str, str]:
 def like(article: str, comment_id: int) -> ResponseReturnValue:
     """赞 without JavaScript: count the like, then back to the comment."""
     key = widget_key(article)
-    likes.like(key, comment_id, likes.liker_key(None, request.remote_addr))
+    reader = likes.reader_from_cookie(request.cookies.get(likes.COOKIE))
+    likes.like(key, comment_id, reader, request.remote_addr)
     return redirect(url_for(".show", article=key, **frame_args()) + f"#comment-{comment_id}", 303)
