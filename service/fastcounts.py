@@ -174,7 +174,7 @@ class CountsFastPath:
             self._setup()
         try:
             counts = read_counts(self.engine, keys)
-        except SQLAlchemyError:
+        except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error):
             return None  # the Flask view answers it (503 when the database is down)
         if fragment:
             body = fragment_html(keys[0], counts[keys[0]]).encode()
@@ -241,6 +241,10 @@ def read_counts(engine: Engine, keys: list[str]) -> dict[str, int]:
             counts.update(cursor.fetchall())
         finally:
             cursor.close()
+    except engine.dialect.loaded_dbapi.Error:
+        # The driver's own error: this connection may be dead, so the pool drops it.
+        connection.invalidate()
+        raise
     finally:
         connection.close()
     return counts
