@@ -7,9 +7,10 @@ context, session, URL matching, rate-limit or metrics hooks. The profile of
 the Flask way showed those hooks costing more than the query itself.
 
 The answer is exact: the counts are read from ``Article.approved_count`` (kept
-in step by moderation in the same transaction) on every request, so nothing
-is cached here and a moderation action shows at once; shared caches keep it at
-most ``PUBLIC_MAX_AGE`` seconds.
+in step by moderation in the same transaction). On SQLite an answer is reused
+only while ``PRAGMA data_version`` says nothing was committed since, so a
+moderation action shows at once; on PostgreSQL every request reads them. Shared
+caches keep an answer at most ``PUBLIC_MAX_AGE`` seconds.
 
 Only requests the fast path can answer exactly as the Flask view would are
 answered here: GET, only ``article`` parameters, every key valid, within the
@@ -25,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -106,12 +109,15 @@ class CountsFastPath:
         self.cors_options: Any = None
         self.cors_by_origin: dict[str | None, list[tuple[str, str]]] = {}
         self.engine: Any = None
+        self.changes: SqliteChanges | None = None
+        self.remembered = RememberedCounts()
         self.clock = _Clock()
 
     def _setup(self) -> None:
         """Things that need the app's extensions bound (done once, on first use)."""
         with self.flask_app.app_context():
             self.engine = db.engine
+            self.changes = SqliteChanges.of(self.engine)
             # The options Flask-CORS computes for the API's resource, the same way.
             settings = cors_settings(self.flask_app.config["ALLOWED_ORIGINS"])
             resource = settings["resources"][API_RESOURCES]
@@ -173,8 +179,12 @@ class CountsFastPath:
         if self.engine is None:
             self._setup()
         try:
-            counts = read_counts(self.engine, keys)
-        except (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error):
+            version = self.changes.version() if self.changes else None
+            counts = self.remembered.get(tuple(keys), version)
+            if counts is None:
+                counts = read_counts(self.engine, keys)
+                self.remembered.put(tuple(keys), version, counts)
+        except (SQLAlchemyError, sqlite3.Error, self.engine.dialect.loaded_dbapi.Error):
             return None  # the Flask view answers it (503 when the database is down)
         if fragment:
             body = fragment_html(keys[0], counts[keys[0]]).encode()
@@ -222,6 +232,54 @@ class CountsFastPath:
             return "304 NOT MODIFIED", headers, b""
         FAST_ANSWERS.labels("html" if fragment else "json").inc()
         return "200 OK", headers, body
+
+
+class SqliteChanges:
+    """Tells whether anything was committed to an SQLite file since it last looked.
+
+    ``PRAGMA data_version`` on a connection of its own changes whenever any other
+    connection (another worker, another thread, the moderation that just ran)
+    commits to the file, and only then. While it is unchanged, counts read
+    earlier are still exact. PostgreSQL has no such cheap question; there every
+    request reads the counts.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._lock = threading.Lock()
+        self._connection = sqlite3.connect(path, check_same_thread=False, timeout=30)
+
+    @classmethod
+    def of(cls, engine: Engine) -> SqliteChanges | None:
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return None
+        return cls(database)
+
+    def version(self) -> int:
+        with self._lock:
+            return self._connection.execute("PRAGMA data_version").fetchone()[0]
+
+
+class RememberedCounts:
+    """Counts answered since the database last changed (SQLite only), by key set."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._version: int | None = None
+        self._counts: dict[tuple[str, ...], dict[str, int]] = {}
+
+    def get(self, keys: tuple[str, ...], version: int | None) -> dict[str, int] | None:
+        if version is None or version != self._version:
+            return None
+        return self._counts.get(keys)
+
+    def put(self, keys: tuple[str, ...], version: int | None, counts: dict[str, int]) -> None:
+        if version is None:
+            return
+        if version != self._version or len(self._counts) >= self._size:
+            # Read before the query: what is kept is never older than its version.
+            self._counts, self._version = {}, version
+        self._counts[keys] = counts
 
 
 def read_counts(engine: Engine, keys: list[str]) -> dict[str, int]:

@@ -33,10 +33,12 @@ from flask_babel import get_locale
 from sqlalchemy import bindparam, select
 
 from .extensions import db
+from .fastcounts import SqliteChanges
 from .i18n import LANG_ALIASES
 from .models import Article
 
 MAX_ENTRIES = 512
+MAX_VERSIONS = 10_000
 
 
 @dataclass
@@ -63,10 +65,13 @@ class Page:
 class PageCache:
     """A small LRU of pages per process (gunicorn workers each keep their own)."""
 
-    def __init__(self, size: int = MAX_ENTRIES) -> None:
+    def __init__(self, size: int = MAX_ENTRIES, changes: SqliteChanges | None = None) -> None:
         self._lock = threading.Lock()
         self._size = size
         self._pages: OrderedDict[Hashable, Page] = OrderedDict()
+        self.changes = changes
+        # article key -> (the database's data_version, the article's public_version)
+        self.versions: dict[str, tuple[int, int | None]] = {}
 
     def get(self, key: Hashable, ttl: float) -> Page | None:
         with self._lock:
@@ -98,9 +103,24 @@ VERSION_QUERY = select(_article.c.public_version).where(_article.c.key == bindpa
 
 
 def public_version(key: str) -> int | None:
-    """The article's public_version (None when nobody has commented on it yet)."""
+    """The article's public_version (None when nobody has commented on it yet).
+
+    On SQLite it is read again only when something was committed since it was
+    last read (``PRAGMA data_version``, see service/fastcounts.py).
+    """
+    cache = _cache()
+    changed = cache.changes.version() if cache.changes else None
+    if changed is not None:
+        known = cache.versions.get(key)
+        if known is not None and known[0] == changed:
+            return known[1]
     with db.engine.connect() as connection:
-        return connection.execute(VERSION_QUERY, {"key": key}).scalar_one_or_none()
+        version = connection.execute(VERSION_QUERY, {"key": key}).scalar_one_or_none()
+    if changed is not None:
+        if len(cache.versions) >= MAX_VERSIONS:
+            cache.versions.clear()
+        cache.versions[key] = (changed, version)
+    return version
 
 
 def page_key(kind: str, article: str) -> tuple[Hashable, ...]:
@@ -120,7 +140,9 @@ def _cache() -> PageCache:
     """This app's pages (tests run several apps in one process)."""
     cache = current_app.extensions.get("pagecache")
     if cache is None:
-        cache = current_app.extensions.setdefault("pagecache", PageCache())
+        cache = current_app.extensions.setdefault(
+            "pagecache", PageCache(changes=SqliteChanges.of(db.engine))
+        )
     return cache
 
 

@@ -255,3 +255,21 @@ def test_fragment_is_in_the_openapi_document(client: Any) -> None:
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
 
     assert "text/html" in paths["/api/v1/counts.html"]["get"]["responses"]["200"]["content"]
+
+
+def test_sqlite_counts_are_reused_only_until_the_next_commit(
+    app: Flask, fast: CountsFastPath, make_comment: Callable[..., int]
+) -> None:
+    if app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("PostgreSQL reads the counts on every request")
+    make_comment(article="67584")
+    client = app.test_client()
+    path = "/api/v1/counts?article=67584&article=b"
+
+    assert client.get(path).get_json() == {"counts": {"67584": 1, "b": 0}}
+    assert fast.remembered.get(("67584", "b"), fast.changes.version()) == {"67584": 1, "b": 0}
+
+    make_comment(article="67584")  # committed on another connection
+
+    assert fast.remembered.get(("67584", "b"), fast.changes.version()) is None
+    assert client.get(path).get_json() == {"counts": {"67584": 2, "b": 0}}
