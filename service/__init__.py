@@ -18,6 +18,7 @@ from . import (
     cli,
     fastcounts,
     i18n,
+    identity,
     logs,
     metrics,
     secrets_file,
@@ -65,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     renamed = apply_renamed(app.config)
+    identity.check_settings(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secrets_file.load_or_create(Path(app.instance_path))

@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext
 from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
-from . import captcha, moderation, triage
+from . import captcha, identity, moderation, region, triage
 from .articles import check_key, clean_title, clean_url, ensure_article, find_article
 from .bans import Banned, is_banned
 from .captcha import ALREADY_USED
@@ -67,9 +67,19 @@ class Submission:
     url: object = None
     remote_addr: str | None = None
     user_agent: str | None = None
-    identity: str | None = None
+    # The portal's signed identity (a JWT) as sent; service.identity checks it.
+    identity: object = None
 
-    FIELDS = ("author", "body", "reply_to", "captcha_token", "captcha_answer", "title", "url")
+    FIELDS = (
+        "author",
+        "body",
+        "reply_to",
+        "captcha_token",
+        "captcha_answer",
+        "title",
+        "url",
+        "identity",
+    )
 
     @classmethod
     def from_fields(
@@ -149,6 +159,11 @@ class _ThreadTotals:
                 return self._items[key]
             return None
 
+    def clear(self) -> None:
+        """Forget everything (a database was replaced under the process, as tests do)."""
+        with self._lock:
+            self._items.clear()
+
     def put(self, key: tuple[str, int, int], total: int) -> None:
         with self._lock:
             self._items[key] = total
@@ -158,6 +173,11 @@ class _ThreadTotals:
 
 
 _thread_totals = _ThreadTotals()
+
+
+def forget_cached_counts() -> None:
+    """Drop this process's cached thread counts (after its database was replaced)."""
+    _thread_totals.clear()
 
 
 def _thread_total(article: Article, top_level: Any) -> int:
@@ -371,7 +391,8 @@ def check_fields(submission: Submission, article: Article | None) -> CleanFields
 def post_comment(submission: Submission) -> Posted:
     """Check, triage and store a reader's comment, or raise with what is wrong.
 
-    Order, cheapest first: the article key (400), the fields (422, the captcha
+    Order, cheapest first: the article key (400), the portal identity (401 when
+    invalid, expired, or required and missing), the fields (422, the captcha
     untouched), a closed article (403), then the captcha is spent (422 when
     wrong; a token is never answered twice), then bans (403). A comment with a
     banned word is stored as rejected (moderators see it) and then
@@ -382,6 +403,11 @@ def post_comment(submission: Submission) -> Posted:
     the same comment and owner key, never a second comment.
     """
     key = check_key(submission.article)
+    try:
+        who = identity.from_field(submission.identity)
+    except identity.IdentityError:
+        COMMENTS_SUBMITTED.labels("refused").inc()
+        raise
     article = find_article(key)
     fields = check_fields(submission, article)
     if article is not None and article.closed:
@@ -402,7 +428,7 @@ def post_comment(submission: Submission) -> Posted:
 
     article = ensure_article(key, clean_title(submission.title), clean_url(submission.url))
     verdict = triage.decide(
-        triage.Candidate(article, fields.body, submission.remote_addr, submission.identity)
+        triage.Candidate(article, fields.body, submission.remote_addr, who.sub if who else None)
     )
     owner_key = owner_key_for(spent.nonce) if spent.nonce else secrets.token_urlsafe(24)
     parent = fields.parent
@@ -415,7 +441,9 @@ def post_comment(submission: Submission) -> Posted:
         body=fields.body,
         status=verdict.status,
         triage_reason=verdict.reason,
-        author_identity=submission.identity,
+        author_identity=who.sub if who else None,
+        author_identity_name=who.name if who else None,
+        region=region.lookup(submission.remote_addr),
         remote_addr=submission.remote_addr,
         user_agent=(submission.user_agent or "")[:USER_AGENT_MAX_LENGTH] or None,
     )
@@ -451,13 +479,40 @@ def _first_answer(key: str, nonce: str) -> Posted:
     return Posted(comment, owner_key_for(nonce))
 
 
-def own_comments(key: str, claims: object) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class OwnComment:
+    """One of a reader's own comments and where it stands.
+
+    ``comment`` is given for those found through the reader's portal identity:
+    the device asking may never have seen them, so it needs their text.
+    """
+
+    id: int
+    status: str
+    comment: Comment | None = None
+
+
+def _own_state(comment: Comment) -> str:
+    if comment.is_public:
+        return "approved"
+    if comment.status == Status.PENDING and comment.deleted_at is None:
+        return "pending"
+    return "removed"
+
+
+def own_comments(key: str, claims: object, token: object = None) -> list[OwnComment]:
     """The state of a reader's own comments, for those whose secret they hold.
 
     ``claims`` is ``[{"id": 1, "key": "..."}]`` as kept in the reader's browser.
     Anything not public and not pending reads "removed": no more is said.
+    With a valid portal identity (``token``) the user's comments on this article
+    that still await review are added, whichever device sent them: the signature
+    proves the user. An invalid or expired identity is refused (401).
     """
     check_key(key)
+    who = identity.verify(token) if token not in (None, "") else None
+    if claims is None and who is not None:
+        claims = []
     if not isinstance(claims, list) or len(claims) > OWN_LOOKUP_MAX:
         raise BadRequest(lazy_gettext("'comments' must be a list of at most 50 items."))
     wanted: dict[int, str] = {}
@@ -468,7 +523,7 @@ def own_comments(key: str, claims: object) -> list[dict[str, Any]]:
         if isinstance(comment_id, int) and not isinstance(comment_id, bool):
             if isinstance(secret, str) and 0 < comment_id <= MAX_ID:
                 wanted[comment_id] = secret
-    found = []
+    found: list[OwnComment] = []
     if wanted:
         for comment in db.session.execute(
             select(Comment).where(Comment.id.in_(list(wanted)))
@@ -478,11 +533,18 @@ def own_comments(key: str, claims: object) -> list[dict[str, Any]]:
                 expected, moderation.hash_owner_key(wanted[comment.id])
             ):
                 continue
-            if comment.is_public:
-                state = "approved"
-            elif comment.status == Status.PENDING and comment.deleted_at is None:
-                state = "pending"
-            else:
-                state = "removed"
-            found.append({"id": comment.id, "status": state})
+            found.append(OwnComment(comment.id, _own_state(comment)))
+    if who is not None:
+        article = find_article(key)
+        known = {own.id for own in found}
+        if article is not None:
+            for comment in db.session.execute(
+                select(Comment)
+                .where(Comment.article_id == article.id, Comment.author_identity == who.sub)
+                .where(Comment.status == Status.PENDING, Comment.deleted_at.is_(None))
+                .order_by(Comment.created_at.desc(), Comment.id.desc())
+                .limit(OWN_LOOKUP_MAX)
+            ).scalars():
+                if comment.id not in known:
+                    found.append(OwnComment(comment.id, "pending", comment))
     return found

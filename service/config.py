@@ -83,6 +83,23 @@ DEFAULTS: dict[str, Any] = {
     "LIKE_PER_IP": 3,
     # The window for LIKE_PER_IP; a browser that keeps no cookie counts once in it.
     "LIKE_IP_WINDOW_HOURS": 24,
+    # --- portal identity (后台实名, 前台自愿) and IP 属地 ------------------------
+    # The secret shared with the portal, which signs readers' identities as JWTs
+    # (HS256, claims sub, name, exp). At least 32 characters. Unset: no identities.
+    "IDENTITY_SECRET": None,
+    # Seconds of clock skew allowed between the portal and this service when
+    # checking an identity's expiry (exp).
+    "IDENTITY_LEEWAY": 30,
+    # true: only readers with a valid identity may comment (401 otherwise); the
+    # widget shows a "登录后评论" link instead of the form.
+    "REQUIRE_IDENTITY": False,
+    # The portal's sign-in page for that link, e.g.
+    # ``https://www.portal.example/login?next={url}``: ``{url}`` becomes the article's
+    # address (without it, ``next=<url>`` is appended).
+    "LOGIN_URL": None,
+    # Show each comment's IP 属地 (province, or 海外) in the widget and the public
+    # API. It is stored with every comment either way; moderators always see it.
+    "SHOW_REGION": True,
     # --- moderation ---------------------------------------------------------
     # Site-wide default until an admin changes it in the dashboard:
     # "pre" (先审后发, held until approved) or "post" (先发后审).

@@ -246,7 +246,8 @@ class SqliteChanges:
 
     def __init__(self, path: str) -> None:
         self._lock = threading.Lock()
-        self._connection = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._path = path
+        self._connection: sqlite3.Connection | None = None
 
     @classmethod
     def of(cls, engine: Engine) -> SqliteChanges | None:
@@ -256,8 +257,19 @@ class SqliteChanges:
         return cls(database)
 
     def version(self) -> int:
+        """A number that changes when another connection commits (sqlite3.Error if unreadable)."""
         with self._lock:
-            return self._connection.execute("PRAGMA data_version").fetchone()[0]
+            try:
+                if self._connection is None:
+                    self._connection = sqlite3.connect(
+                        self._path, check_same_thread=False, timeout=30
+                    )
+                return self._connection.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                if self._connection is not None:
+                    self._connection.close()
+                self._connection = None  # a new one next time
+                raise
 
 
 class RememberedCounts:

@@ -26,6 +26,8 @@ class CommentForm(FlaskForm):
     captcha_answer = StringField()
     title = HiddenField()
     url = HiddenField()
+    # The portal's signed identity, filled in by widget.js (never rendered back).
+    identity = HiddenField()
 
 
 def submitted_fields() -> MultiDict[str, str] | None:

@@ -151,6 +151,10 @@ class Comment(db.Model):
     user_agent: Mapped[str | None] = mapped_column(String(512))
     # The portal's signed identity of the author, when the portal sends one.
     author_identity: Mapped[str | None] = mapped_column(String(128), index=True)
+    # The display name the portal signed with it (moderators only, like the id).
+    author_identity_name: Mapped[str | None] = mapped_column(String(64))
+    # IP 属地 at submission ("广东", "海外"; service.region): kept, never looked up again.
+    region: Mapped[str | None] = mapped_column(String(16))
     # Why automatic triage held, rejected or marked it ("held: contains a link").
     triage_reason: Mapped[str | None] = mapped_column(String(200))
     reject_reason: Mapped[str | None] = mapped_column(String(200))

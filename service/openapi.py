@@ -36,6 +36,15 @@ ARTICLE_PARAM = {
     "schema": ARTICLE_KEY,
 }
 
+IDENTITY = {
+    "type": "string",
+    "maxLength": 4096,
+    "description": (
+        "The portal's signed identity of the reader: a JWT (HS256 with "
+        "COMMENTS_IDENTITY_SECRET) with the claims sub, name and exp."
+    ),
+}
+
 COMMENT_ID_PARAM = {
     "name": "comment_id",
     "in": "path",
@@ -97,6 +106,13 @@ SCHEMAS: dict[str, Any] = {
             "body": {"type": "string", "description": "Plain text as typed: escape it."},
             "created_at": {"type": "string", "format": "date-time"},
             "likes": {"type": "integer", "minimum": 0},
+            "region": {
+                "type": ["string", "null"],
+                "description": (
+                    "IP 属地 at submission: a province (广东), 中国香港/中国澳门/中国台湾, or "
+                    "海外; null when unknown or hidden (COMMENTS_SHOW_REGION=false)."
+                ),
+            },
             "reply_to": {
                 "oneOf": [
                     {"type": "null"},
@@ -138,6 +154,7 @@ SCHEMAS: dict[str, Any] = {
             "captcha_answer": {"type": "string"},
             "title": {"type": "string", "maxLength": 200},
             "url": {"type": "string", "format": "uri", "description": "On an allowed origin."},
+            "identity": IDENTITY,
         },
     },
     "Accepted": {
@@ -154,8 +171,15 @@ SCHEMAS: dict[str, Any] = {
     },
     "OwnRequest": {
         "type": "object",
-        "required": ["comments"],
+        "description": "comments may be left out when identity is given.",
         "properties": {
+            "identity": {
+                **IDENTITY,
+                "description": (
+                    "The portal's signed identity: adds this user's comments on the article "
+                    "that await review, sent from any device (with their text)."
+                ),
+            },
             "comments": {
                 "type": "array",
                 "maxItems": 50,
@@ -164,7 +188,7 @@ SCHEMAS: dict[str, Any] = {
                     "required": ["id", "key"],
                     "properties": {"id": {"type": "integer"}, "key": {"type": "string"}},
                 },
-            }
+            },
         },
     },
     "OwnState": {
@@ -179,6 +203,10 @@ SCHEMAS: dict[str, Any] = {
                     "properties": {
                         "id": {"type": "integer"},
                         "status": {"type": "string", "enum": ["pending", "approved", "removed"]},
+                        "author": {"type": "string", "description": "Found by identity only."},
+                        "body": {"type": "string", "description": "Found by identity only."},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "reply_to": {"type": ["integer", "null"]},
                     },
                 },
             }
@@ -221,6 +249,15 @@ SCHEMAS["ModComment"] = {
         "created_at": {"type": "string", "format": "date-time"},
         "reply_to": {"type": ["integer", "null"]},
         "remote_addr": {"type": ["string", "null"]},
+        "region": {"type": ["string", "null"], "description": "IP 属地 at submission."},
+        "author_identity": {
+            "type": ["string", "null"],
+            "description": "The portal user id (sub) of a signed identity.",
+        },
+        "author_identity_name": {
+            "type": ["string", "null"],
+            "description": "The display name (name) the portal signed with it.",
+        },
         "user_agent": {"type": ["string", "null"]},
         "triage_reason": {"type": ["string", "null"]},
         "open_reports": {"type": "integer"},
@@ -250,6 +287,11 @@ SCHEMAS["ModResult"] = {
 }
 QUEUES = ["pending", "reported", "approved", "rejected", "spam", "deleted"]
 ACTIONS = ["approve", "reject", "spam", "delete", "restore"]
+
+IDENTITY_ERROR = _error(
+    "identity_invalid (bad signature, algorithm or claims), identity_expired (past exp), "
+    "or identity_required (COMMENTS_REQUIRE_IDENTITY and none sent)."
+)
 
 COMMON_ERRORS = {
     "400": _error("Malformed request or invalid article key."),
@@ -373,6 +415,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "202": _json("Accepted and waiting for a moderator.", _ref("Accepted")),
                         **COMMON_ERRORS,
+                        "401": IDENTITY_ERROR,
                         "403": _error(
                             "comments_closed: comments are closed for this article; "
                             "forbidden: the sender may not comment now."
@@ -399,6 +442,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("Known comments and their state.", _ref("OwnState")),
                         **COMMON_ERRORS,
+                        "401": _error("identity_invalid or identity_expired."),
                         "415": _error("Not application/json."),
                     },
                 },

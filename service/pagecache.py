@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -109,7 +110,10 @@ def public_version(key: str) -> int | None:
     last read (``PRAGMA data_version``, see service/fastcounts.py).
     """
     cache = _cache()
-    changed = cache.changes.version() if cache.changes else None
+    try:
+        changed = cache.changes.version() if cache.changes else None
+    except sqlite3.Error:
+        changed = None  # the query below says what is wrong (503 when unreachable)
     if changed is not None:
         known = cache.versions.get(key)
         if known is not None and known[0] == changed:

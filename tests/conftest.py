@@ -26,6 +26,7 @@ from helpers import ADMIN, ADMIN_PASSWORD, MOD_PASSWORD, MODERATOR, add_account,
 from sqlalchemy import text
 
 from service import create_app
+from service.comments import forget_cached_counts
 from service.extensions import db
 from service.models import Article, Comment, Status
 
@@ -101,6 +102,9 @@ def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
         return app
 
     yield factory
+    # Cached per database URL, article id and version: PostgreSQL tests share the URL
+    # and restart ids, so a count cached by one test must not serve the next.
+    forget_cached_counts()
     for app in apps:
         with app.app_context():
             if POSTGRES_URL and app.config["DATABASE_URL"] == POSTGRES_URL:

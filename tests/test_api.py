@@ -21,8 +21,8 @@ PORTAL = "https://www.portal.example"
 EVIL = "https://evil.example"
 ARTICLE = "67584"
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
-COMMENT_FIELDS = {"id", "author", "body", "created_at", "likes", "reply_to"}
-PRIVATE_KEYS = {"remote_addr", "user_agent", "ip", "ip_address"}
+COMMENT_FIELDS = {"id", "author", "body", "created_at", "likes", "reply_to", "region"}
+PRIVATE_KEYS = {"remote_addr", "user_agent", "ip", "ip_address", "author_identity", "sub"}
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service import words
 from service.extensions import db
-from service.models import Comment, Status, Word, WordKind
+from service.models import Comment, Status, WordKind
 
 ARTICLE = "67584"
 Solved = Callable[[], tuple[str, str]]
@@ -95,8 +96,7 @@ def test_a_retry_after_a_banned_word_is_refused_again(
     app: Flask, client: FlaskClient, solved: Solved
 ) -> None:
     with app.app_context():
-        db.session.add(Word(word="刷单", kind=WordKind.BANNED))
-        db.session.commit()
+        words.add_words("刷单", WordKind.BANNED, None)
     token, answer = solved()
 
     first = submit(client, token, answer, body="刷单兼职日结")

@@ -125,3 +125,15 @@ def test_a_like_shows_within_the_time_to_live(
     time.sleep(0.25)
 
     assert client.get("/api/v1/articles/67584/comments").get_json()["comments"][0]["likes"] == 1
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/api/v1/counts?article=67584"])
+def test_an_unreachable_database_is_a_503_not_a_500(
+    make_app: Callable[..., Flask], path: str
+) -> None:
+    client = make_app(DATABASE_URL="sqlite:////nonexistent-dir/x.db").test_client()
+
+    response = client.get(path)
+
+    assert response.status_code == 503
+    assert response.headers.get("Retry-After")

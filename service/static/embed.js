@@ -30,6 +30,16 @@
     frame.setAttribute("scrolling", "no");
     el.appendChild(frame);
     frames.push(frame);
+    // data-identity (the portal's signed token for a signed-in reader) reaches the frame
+    // by message only, never in its URL (logs, Referer); a renewed token follows.
+    if (window.MutationObserver) {
+      new MutationObserver(function () {
+        if (frame.contentWindow) {
+          frame.contentWindow.postMessage(
+            { type: "comments:identity", identity: el.getAttribute("data-identity") || "" }, base);
+        }
+      }).observe(el, { attributes: true, attributeFilter: ["data-identity"] });
+    }
   }
 
   // The widget frame may not keep storage of its own (third-party storage blocked):
@@ -55,7 +65,9 @@
     if (data.type === "comments:height") {
       frame.style.height = Math.max(80, Math.ceil(+data.height || 0)) + "px";
     } else if (data.type === "comments:load") {
-      event.source.postMessage({ type: "comments:stored", values: stored() }, base);
+      var identity = frame.parentNode ? frame.parentNode.getAttribute("data-identity") : "";
+      event.source.postMessage(
+        { type: "comments:stored", values: stored(), identity: identity || "" }, base);
     } else if (data.type === "comments:save" && String(data.key).indexOf("cw:") === 0) {
       try {
         if (data.value === null) localStorage.removeItem(data.key);

@@ -19,6 +19,20 @@
      party storage blocked), embed.js keeps it in the portal page's storage. */
   var saved = {};
   var portal = null;  // the embedding page's origin, when the bridge answers
+  // The portal's signed identity of this reader (data-identity), sent by embed.js
+  // by message, never in a URL. It goes with each post and own-comments lookup.
+  var identity = "";
+
+  function setIdentity(token) {
+    identity = typeof token === "string" ? token : "";
+    var field = $("cw-identity"), form = $("comment-form"), login = $("cw-login");
+    if (field) field.value = identity;
+    if (form && form.hasAttribute("data-requires-identity")) {
+      form.hidden = !identity;
+      if (login) login.hidden = !!identity;
+      reportHeight();
+    }
+  }
 
   function store(key, value) {
     if (value === undefined) return saved[key] === undefined ? null : saved[key];
@@ -46,11 +60,14 @@
     window.addEventListener("message", function (event) {
       var data = event.data;
       if (event.source !== window.parent || event.origin !== origin) return;
-      if (!data || data.type !== "comments:stored") return;
+      if (!data) return;
+      if (data.type === "comments:identity" && portal) return setIdentity(data.identity);
+      if (data.type !== "comments:stored") return;
       portal = origin;
       Object.keys(data.values || {}).forEach(function (k) {
         if (k.indexOf("cw:") === 0 && saved[k] === undefined) saved[k] = data.values[k];
       });
+      setIdentity(data.identity);
       finish();
     });
     window.parent.postMessage({ type: "comments:load" }, origin);
@@ -242,6 +259,7 @@
         if (el && el.value !== "") data[n] = el.value;
       });
       if (data.reply_to) data.reply_to = +data.reply_to;
+      if (identity) data.identity = identity;
       request("POST", api + "/comments?lang=" + encodeURIComponent(doc.documentElement.lang), data)
         .then(function (res) {
           button.disabled = false;
@@ -251,6 +269,7 @@
             if (first) first.focus();
             return;
           }
+          if (res.status === 401) return signInAgain(error);  // the captcha was not used
           loadCaptcha();  // a token is spent by every other attempt
           if (error) return showErrors(form, error);
           if (res.data.status === "approved") { location.reload(); return; }
@@ -262,6 +281,13 @@
           say(text.submitted);
         }, function () { button.disabled = false; say(text.failed, true); });
     });
+  }
+
+  // The identity was refused (expired, invalid, or required): say so, offer the sign-in link.
+  function signInAgain(error) {
+    say(error.message, true);
+    var login = $("cw-login");
+    if (login) { login.hidden = false; reportHeight(); }
   }
 
   // A 422 naming only fields other than the captcha: the service checked them before
@@ -303,14 +329,16 @@
       var body = doc.createElement("div");
       body.className = "cw-body";
       body.textContent = entry.body;
-      var remove = doc.createElement("button");
-      remove.type = "button";
-      remove.className = "cw-link";
-      remove.textContent = text.remove;
-      remove.addEventListener("click", function () { withdraw(entry); });
       li.appendChild(head);
       li.appendChild(body);
-      li.appendChild(remove);
+      if (entry.key) {  // sent from this browser: it holds the key to withdraw it
+        var remove = doc.createElement("button");
+        remove.type = "button";
+        remove.className = "cw-link";
+        remove.textContent = text.remove;
+        remove.addEventListener("click", function () { withdraw(entry); });
+        li.appendChild(remove);
+      }
       box.appendChild(li);
     });
     box.hidden = !entries.length;
@@ -328,19 +356,27 @@
     });
   }
 
-  function refreshOwn() {
+  // With the portal's identity, the comments this user sent from other devices that
+  // still await review come back too (with their text): shown, not stored here.
+  function refreshOwn(withIdentity) {
     var own = store(ownKey()) || [];
-    if (!own.length) return;
+    if (withIdentity === undefined) withIdentity = !!identity;
+    if (!own.length && !withIdentity) return;
     renderOwn(own);
-    request("POST", api + "/comments/own", {
-      comments: own.map(function (e) { return { id: e.id, key: e.key }; })
-    }).then(function (res) {
+    var body = { comments: own.map(function (e) { return { id: e.id, key: e.key }; }) };
+    if (withIdentity) body.identity = identity;
+    request("POST", api + "/comments/own", body).then(function (res) {
+      if (res.status === 401 && withIdentity) return refreshOwn(false);  // expired: keys only
       if (!res.ok) return;
-      var pending = {};
-      res.data.comments.forEach(function (c) { if (c.status === "pending") pending[c.id] = 1; });
+      var pending = {}, others = [];
+      res.data.comments.forEach(function (c) {
+        if (c.status !== "pending") return;
+        pending[c.id] = 1;
+        if (c.body !== undefined) others.push({ id: c.id, author: c.author, body: c.body });
+      });
       own = own.filter(function (e) { return pending[e.id]; });
       store(ownKey(), own.length ? own : null);
-      renderOwn(own);
+      renderOwn(own.concat(others));
     });
   }
 

@@ -71,9 +71,10 @@ def counts_fragment() -> ResponseReturnValue:
 
 
 def comment_json(comment: Any) -> dict[str, Any]:
-    """A published comment as the public sees it: no IP, no user agent.
+    """A published comment as the public sees it: no IP, no user agent, no portal user.
 
     A quoted comment that is no longer public keeps its id but loses its text.
+    ``region`` (IP 属地) is null when unknown or when SHOW_REGION is off.
     """
     parent = comment.parent
     reply_to = None
@@ -91,6 +92,7 @@ def comment_json(comment: Any) -> dict[str, Any]:
         "created_at": local(comment.created_at).isoformat(),
         "likes": comment.likes,
         "reply_to": reply_to,
+        "region": comment.region if current_app.config["SHOW_REGION"] else None,
     }
 
 
@@ -141,11 +143,25 @@ def post_comment(article: str) -> ResponseReturnValue:
 
 @bp.post("/articles/<article>/comments/own")
 def own_comments(article: str) -> ResponseReturnValue:
-    """The state of the caller's own comments (they prove it with each comment's key)."""
-    found = comments.own_comments(check_key(article), json_body().get("comments"))
-    response = jsonify(comments=found)
+    """The state of the caller's own comments (each comment's key, or the portal identity)."""
+    body = json_body()
+    found = comments.own_comments(check_key(article), body.get("comments"), body.get("identity"))
+    response = jsonify(comments=[own_json(own) for own in found])
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def own_json(own: comments.OwnComment) -> dict[str, Any]:
+    """One own comment's state; with its text when the identity found it (another device)."""
+    data: dict[str, Any] = {"id": own.id, "status": own.status}
+    if own.comment is not None:
+        data.update(
+            author=own.comment.author,
+            body=own.comment.body,
+            created_at=local(own.comment.created_at).isoformat(),
+            reply_to=own.comment.parent_id,
+        )
+    return data
 
 
 @bp.delete("/articles/<article>/comments/<int:comment_id>")

@@ -19,8 +19,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_limiter.errors import RateLimitExceeded
 
-from .. import captcha, comments, likes, pagecache, reports, theme
-from ..articles import check_key, clean_title
+from .. import captcha, comments, identity, likes, pagecache, reports, theme
+from ..articles import check_key, clean_title, clean_url
 from ..assets import file_response
 from ..errors import (
     NotFound,
@@ -87,6 +87,7 @@ def widget_context() -> dict[str, object]:
 def page_context(
     key: str, form: CommentForm, page: int = 1, sort: Sort = Sort.NEWEST
 ) -> dict[str, object]:
+    required = current_app.config["REQUIRE_IDENTITY"]
     return {
         "key": key,
         "page": comments.list_threads(key, page, sort),
@@ -102,6 +103,8 @@ def page_context(
         "sort": sort,
         "api_base": url_for("api.list_comments", article=key).rsplit("/", 1)[0],
         "script_text": script_text(),
+        "require_identity": required,
+        "login_href": identity.login_url(clean_url(form.url.data)) if required else None,
     }
 
 
