@@ -917,11 +917,14 @@ def captcha_phase(work: Path, plan: Plan, results: Results) -> None:
         forged = one(work, "captcha-forged", "/captcha/forged-token-" + "x" * 40 + ".png")
         refused = drive(server.url, forged, plan.duration / 2, server)
     results.add(
-        "captcha image flood from one address (limit 60/minute): answers",
-        f"{fmt(flood)}; forged tokens {fmt(refused)}",
+        "captcha image flood from one address (limit 60/minute)",
+        f"{flood.rps:,.0f} answers/s, {flood.errors:,} of {flood.requests:,} refused (429), "
+        f"{flood.cpu_ms or 0:.2f} ms CPU each; forged tokens {refused.rps:,.0f}/s, "
+        f"{refused.errors:,} of {refused.requests:,} refused (404/429), "
+        f"{refused.cpu_ms or 0:.2f} ms CPU each",
         "",
         "",
-        "refused before rendering (429 / 404)",
+        "refused before rendering",
     )
 
 
