@@ -17,6 +17,7 @@ from . import (
     auth,
     captcha,
     cli,
+    fastcounts,
     i18n,
     identity,
     jobs,
@@ -85,6 +86,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # Ids in URLs fit a 64-bit column; bigger numbers are simply not found (404).
     app.url_map.converters["int"] = DatabaseIdConverter
+    # Counts are answered before Flask (and inside the proxy handling set up next).
+    fastcounts.init_app(app)
     security.init_app(app)
     db.init_app(app)
     app.teardown_appcontext(release_session)
@@ -92,16 +95,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     limiter.init_app(app)
-    allowed = app.config["ALLOWED_ORIGINS"]
-    cors.init_app(
-        app,
-        resources={security.CORS_PATH + "*": {"origins": "*" if "*" in allowed else allowed}},
-        max_age=86400,
-        expose_headers=["ETag", "Retry-After"],
-        # security.py puts Vary: Origin on every answer there, Origin sent or not;
-        # Flask-CORS would add it only with several allowed origins, as a second line.
-        vary_header=False,
-    )
+    cors.init_app(app, **security.cors_settings(app.config["ALLOWED_ORIGINS"]))
     captcha.init_app(app)
     antispam.init_app(app)
     templating.init_app(app)

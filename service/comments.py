@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from . import antispam, captcha, identity, moderation, region, triage
@@ -279,15 +279,26 @@ def list_comments(key: str, page: int = 1, sort: Sort = Sort.NEWEST) -> CommentP
     )
 
 
-def count_comments(keys: list[str]) -> dict[str, int]:
-    """Approved-comment counts by article key; unknown keys count 0."""
+# One row per article: the stored counter, never a count over comments, so the cost
+# does not grow with the number of comments.
+COUNTS_QUERY = select(Article.key, Article.approved_count).where(
+    Article.key.in_(bindparam("keys", expanding=True))
+)
+
+
+def count_comments_with(connection: Connection, keys: list[str]) -> dict[str, int]:
+    """Approved-comment counts by article key on this connection; unknown keys count 0."""
     counts = dict.fromkeys(keys, 0)
     if keys:
-        rows = db.session.execute(
-            select(Article.key, Article.approved_count).where(Article.key.in_(keys))
+        counts.update(
+            {key: count for key, count in connection.execute(COUNTS_QUERY, {"keys": keys})}
         )
-        counts.update({key: count for key, count in rows})
     return counts
+
+
+def count_comments(keys: list[str]) -> dict[str, int]:
+    """Approved-comment counts by article key; unknown keys count 0."""
+    return count_comments_with(db.session.connection(), keys)
 
 
 def check_count_keys(raw: object) -> list[str]:

@@ -355,6 +355,32 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/counts.html": {
+                "get": {
+                    "summary": "One article's count as an HTML fragment (server-side includes)",
+                    "description": (
+                        "For portals that render counts without JavaScript (PHP, SSI): "
+                        '<span class="comment-count" data-comment-count="KEY">N</span>.'
+                    ),
+                    "operationId": "getCountFragment",
+                    "parameters": [
+                        {
+                            "name": "article",
+                            "in": "query",
+                            "required": True,
+                            "schema": ARTICLE_KEY,
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The approved-comment count in a span.",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        },
+                        "304": {"description": "Not modified (If-None-Match matched the ETag)."},
+                        **COMMON_ERRORS,
+                    },
+                },
+            },
             "/api/v1/articles/{article}/comments": {
                 "parameters": [ARTICLE_PARAM],
                 "get": {

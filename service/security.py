@@ -46,6 +46,24 @@ class DashboardSessionInterface(SecureCookieSessionInterface):
             super().save_session(app, session, response)
 
 
+API_RESOURCES = CORS_PATH + "*"
+
+
+def cors_settings(allowed: list[str]) -> dict[str, Any]:
+    """Flask-CORS's settings: the public API answers the portals' origins.
+
+    (service/fastcounts.py computes its CORS headers from the same settings.)
+    """
+    return {
+        "resources": {API_RESOURCES: {"origins": "*" if "*" in allowed else allowed}},
+        "max_age": 86400,
+        "expose_headers": ["ETag", "Retry-After"],
+        # set_security_headers puts Vary: Origin on every answer there, Origin sent or
+        # not; Flask-CORS would add it only with several allowed origins, as a second line.
+        "vary_header": False,
+    }
+
+
 def init_app(app: Flask) -> None:
     app.session_interface = DashboardSessionInterface()
     proxies = int(app.config["TRUSTED_PROXIES"])

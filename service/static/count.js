@@ -56,6 +56,8 @@
       }
     }
     if (invalid.length) console.warn("comments: invalid article keys ignored: " + invalid.join(", "));
+    // Sorted, so that every page listing the same articles asks the same URL (one CDN entry).
+    keys.sort();
     var batches = [];
     for (var j = 0; j < keys.length; j += BATCH) {
       batches.push(fetchBatch(keys.slice(j, j + BATCH)).then(function (data) {

@@ -10,9 +10,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext
 from werkzeug.exceptions import UnsupportedMediaType
 
-from .. import comments, likes, moderation
+from .. import comments, likes, moderation, pagecache
 from ..articles import check_key
 from ..errors import BadRequest, ValidationFailed
+from ..fastcounts import fragment_html
 from ..limits import free_attempt, like_limit, post_limit
 from ..openapi import openapi_document
 from ..params import check_public_page, check_sort
@@ -56,6 +57,19 @@ def counts_post() -> ResponseReturnValue:
     return counts_response(comments.check_count_keys(json_body().get("articles", [])))
 
 
+@bp.get("/counts.html")
+def counts_fragment() -> ResponseReturnValue:
+    """One article's count as an HTML fragment, for portals that include it server-side."""
+    keys = comments.check_count_keys(request.args.getlist("article"))
+    if len(keys) != 1:
+        raise BadRequest(lazy_gettext("The fragment is for exactly one article."))
+    html = fragment_html(keys[0], comments.count_comments(keys)[keys[0]])
+    response = Response(html, mimetype="text/html")
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['PUBLIC_MAX_AGE']}"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
 def comment_json(comment: Any) -> dict[str, Any]:
     """A published comment as the public sees it: no IP, no user agent, no portal user.
 
@@ -85,23 +99,27 @@ def comment_json(comment: Any) -> dict[str, Any]:
 @bp.get("/articles/<article>/comments")
 def list_comments(article: str) -> ResponseReturnValue:
     """One page of an article's approved comments, newest first."""
-    page = comments.list_comments(
-        check_key(article),
-        check_public_page(request.args.get("page")),
-        check_sort(request.args.get("sort")),
-    )
-    response = jsonify(
-        article=page.article_key,
-        title=page.title,
-        closed=page.closed,
-        total=page.total,
-        page=page.page,
-        pages=page.pages,
-        per_page=page.per_page,
-        comments=[comment_json(c) for c in page.comments],
-    )
+    key = check_key(article)
+    number = check_public_page(request.args.get("page"))
+    sort = check_sort(request.args.get("sort"))
+
+    def render() -> bytes:
+        page = comments.list_comments(key, number, sort)
+        return jsonify(
+            article=page.article_key,
+            title=page.title,
+            closed=page.closed,
+            total=page.total,
+            page=page.page,
+            pages=page.pages,
+            per_page=page.per_page,
+            comments=[comment_json(c) for c in page.comments],
+        ).get_data()
+
+    # The same answer for everyone until the article changes: kept by this worker.
+    response = pagecache.cached_response("comments", key, render, "application/json")
     response.headers["Cache-Control"] = f"public, max-age={current_app.config['PUBLIC_MAX_AGE']}"
-    return response
+    return response.make_conditional(request)
 
 
 @bp.post("/articles/<article>/comments")

@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_limiter.errors import RateLimitExceeded
 
-from .. import antispam, captcha, comments, identity, likes, reports, theme
+from .. import antispam, captcha, comments, identity, likes, pagecache, reports, theme
 from ..articles import check_key, clean_title, clean_url
 from ..assets import file_response
 from ..errors import (
@@ -114,36 +114,41 @@ def show(article: str) -> ResponseReturnValue:
     key = widget_key(article)
     page = check_public_page(request.args.get("page"))
     sort = check_sort(request.args.get("sort"))
-    form = CommentForm(
-        formdata=None,
-        data={
-            "title": clean_title(request.args.get("title")) or "",
-            "url": (request.args.get("url") or "")[:2048],
-            "reply_to": request.args.get("reply_to", "")[:20],
-        },
-    )
     # The page carries no captcha unless asked (no-JS readers): it stays cacheable.
     with_captcha = request.args.get("captcha") == "new"
-    if with_captcha:
-        form.captcha_token.data = captcha.new_challenge().token
-    html = render_template(
-        "widget/embed.html",
-        posted=request.args.get("posted") if request.args.get("posted") in POSTED else None,
-        reported=request.args.get("reported") if request.args.get("reported") in REPORTED else None,
-        **page_context(key, form, page, sort),
-    )
-    response = Response(html, mimetype="text/html")
-    if with_captcha:
-        response.headers["Cache-Control"] = "no-store"
-    else:
-        # Shared caches (a CDN) keep it briefly; browsers ask again each time
-        # (cheaply, with the ETag), so a reader sees an approval on reload.
-        response.headers["Cache-Control"] = (
-            f"public, max-age=0, s-maxage={current_app.config['PUBLIC_MAX_AGE']}"
+
+    def render() -> str:
+        form = CommentForm(
+            formdata=None,
+            data={
+                "title": clean_title(request.args.get("title")) or "",
+                "url": (request.args.get("url") or "")[:2048],
+                "reply_to": request.args.get("reply_to", "")[:20],
+            },
         )
-        response.add_etag()
-        response.make_conditional(request)
-    return response
+        if with_captcha:
+            form.captcha_token.data = captcha.new_challenge().token
+        return render_template(
+            "widget/embed.html",
+            posted=request.args.get("posted") if request.args.get("posted") in POSTED else None,
+            reported=(
+                request.args.get("reported") if request.args.get("reported") in REPORTED else None
+            ),
+            **page_context(key, form, page, sort),
+        )
+
+    if with_captcha:
+        response = Response(render(), mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    # The same page for every reader until the article changes: kept by this worker.
+    response = pagecache.cached_response("widget", key, render, "text/html")
+    # Shared caches (a CDN) keep it briefly; browsers ask again each time
+    # (cheaply, with the ETag), so a reader sees an approval on reload.
+    response.headers["Cache-Control"] = (
+        f"public, max-age=0, s-maxage={current_app.config['PUBLIC_MAX_AGE']}"
+    )
+    return response.make_conditional(request)
 
 
 @bp.post("/embed/<article>")
