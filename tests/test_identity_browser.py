@@ -92,12 +92,15 @@ def open_article(context: BrowserContext, url: str) -> tuple[Page, FrameLocator]
 
 
 def submit(page: Page, ui: FrameLocator, body: str) -> dict[str, object]:
+    # The captcha arrives by its own request: wait for its token (a busy machine is slow).
+    expect(ui.locator('input[name="captcha_token"]')).not_to_have_value("")
     ui.locator("#cw-body").fill(body)
     ui.locator("#cw-captcha").press_sequentially("PASSED")
     with page.expect_response(
         lambda r: r.request.method == "POST" and r.url.split("?")[0].endswith("/comments")
     ) as info:
         ui.locator(".cw-submit").click()
+    assert info.value.status == 202, info.value.text()
     return info.value.json()
 
 
