@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .comments import find_public_comment
 from .extensions import db
-from .models import Comment, Like
+from .models import Article, Comment, Like
 
 COOKIE = "cw_reader"
 # Tries to take a place when another like took the one seen free meanwhile.
@@ -117,6 +117,14 @@ def like(
             update(Comment)
             .where(Comment.id == comment.id)
             .values(likes=Comment.likes + 1)
+            .execution_options(synchronize_session=False)
+        )
+        # What the public sees changed (the count, the most-liked order): pages kept
+        # per worker (service.pagecache) are made again, so every reader sees it.
+        db.session.execute(
+            update(Article)
+            .where(Article.id == comment.article_id)
+            .values(public_version=Article.public_version + 1)
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
