@@ -21,12 +21,12 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 	touch $@
 
 ## Install, migrate the embedded SQLite database and serve on http://127.0.0.1:5000/demo
+## (gunicorn and the job worker together; Ctrl-C stops both)
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	@echo "Open http://$(HOST):$(PORT)/demo"
-	COMMENTS_SECRET_KEY="$$($(FLASK) secret-key)" COMMENTS_PUBLIC_URL="$${COMMENTS_PUBLIC_URL:-http://$(HOST):$(PORT)}" \
-	  COMMENTS_DEMO_ENABLED=true $(VENV)/bin/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT)
+	VENV=$(VENV) HOST=$(HOST) PORT=$(PORT) bash scripts/serve.sh
 
 ## Install and run every check: lint, format, the whole test suite (browser tests included)
 test: install tests/js/node_modules/.installed

@@ -33,6 +33,8 @@ need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 has_font "Noto Sans CJK" || need+=(fonts-noto-cjk)
 has_font "Noto Color Emoji" || need+=(fonts-noto-color-emoji)
+# The notification tests make a certificate for their STARTTLS mail server with it.
+command -v openssl >/dev/null || need+=(openssl)
 
 if [ "$check_only" = 1 ]; then
   if [ ${#need[@]} -gt 0 ]; then

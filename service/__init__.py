@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import IntegerConverter
 
 from . import (
+    antispam,
     assets,
     auth,
     captcha,
@@ -19,6 +20,7 @@ from . import (
     fastcounts,
     i18n,
     identity,
+    jobs,
     logs,
     metrics,
     secrets_file,
@@ -30,6 +32,8 @@ from .errors import register_error_handlers
 from .extensions import babel, compress, cors, csrf, db, limiter, migrate
 from .models import MAX_ID
 from .views import admin, api, dashboard, mod_api, site, widget
+from .views import notifications as _notifications  # noqa: F401 - its pages join admin.bp
+from .views import waves as _waves  # noqa: F401 - adds the wave view to the dashboard
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,11 +97,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     cors.init_app(app, **security.cors_settings(app.config["ALLOWED_ORIGINS"]))
     captcha.init_app(app)
+    antispam.init_app(app)
     templating.init_app(app)
     auth.init_app(app)
     assets.init_app(app)
     compress.init_app(app)
     metrics.init_app(app)
+    jobs.init_app(app)
 
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)

@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext
 from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
-from . import captcha, identity, moderation, region, triage
+from . import antispam, captcha, identity, moderation, region, triage
 from .articles import check_key, clean_title, clean_url, ensure_article, find_article
 from .bans import Banned, is_banned
 from .captcha import ALREADY_USED
@@ -63,6 +63,7 @@ class Submission:
     reply_to: object = None
     captcha_token: object = None
     captcha_answer: object = None
+    proof_of_work: object = None
     title: object = None
     url: object = None
     remote_addr: str | None = None
@@ -76,6 +77,7 @@ class Submission:
         "reply_to",
         "captcha_token",
         "captcha_answer",
+        "proof_of_work",
         "title",
         "url",
         "identity",
@@ -393,7 +395,8 @@ def post_comment(submission: Submission) -> Posted:
 
     Order, cheapest first: the article key (400), the portal identity (401 when
     invalid, expired, or required and missing), the fields (422, the captcha
-    untouched), a closed article (403), then the captcha is spent (422 when
+    untouched), a closed article (403), under attack the proof of work (422, the
+    captcha untouched), then the captcha is spent (422 when
     wrong; a token is never answered twice), then bans (403). A comment with a
     banned word is stored as rejected (moderators see it) and then
     CommentRejected tells the reader.
@@ -413,6 +416,7 @@ def post_comment(submission: Submission) -> Posted:
     if article is not None and article.closed:
         COMMENTS_SUBMITTED.labels("refused").inc()
         raise CommentsClosed()
+    antispam.check_proof(submission.proof_of_work, submission.captcha_token)
     spent = captcha.answer_challenge(
         submission.captcha_token if isinstance(submission.captcha_token, str) else None,
         submission.captcha_answer if isinstance(submission.captcha_answer, str) else None,
@@ -427,8 +431,11 @@ def post_comment(submission: Submission) -> Posted:
         raise Banned()
 
     article = ensure_article(key, clean_title(submission.title), clean_url(submission.url))
+    screening = antispam.screen(key, fields.body, submission.remote_addr)
     verdict = triage.decide(
-        triage.Candidate(article, fields.body, submission.remote_addr, who.sub if who else None)
+        triage.Candidate(
+            article, fields.body, submission.remote_addr, who.sub if who else None, screening
+        )
     )
     owner_key = owner_key_for(spent.nonce) if spent.nonce else secrets.token_urlsafe(24)
     parent = fields.parent
@@ -452,6 +459,7 @@ def post_comment(submission: Submission) -> Posted:
     moderation.admit(comment)
     if spent.nonce:
         captcha.link_comment(spent.nonce, comment.id)
+    antispam.settle(screening, comment)
     db.session.commit()
     COMMENTS_SUBMITTED.labels(str(comment.status)).inc()
     if comment.status == Status.REJECTED:

@@ -100,6 +100,39 @@ DEFAULTS: dict[str, Any] = {
     # Show each comment's IP 属地 (province, or 海外) in the widget and the public
     # API. It is stored with every comment either way; moderators always see it.
     "SHOW_REGION": True,
+    # --- spam waves (service/antispam) ---------------------------------------
+    # Detect waves of similar comments from many addresses and keep them out of
+    # the moderators' queue (docs/operations.md, "Under a spam wave").
+    "ANTISPAM_ENABLED": True,
+    # Seconds a post stays in the sliding window it is compared against.
+    "ANTISPAM_WINDOW": 600,
+    # Estimated Jaccard similarity (of character 3-grams of the folded text) from
+    # which two posts count as the same text.
+    "ANTISPAM_SIMILARITY": 0.5,
+    # The same, between two posts that both name a contact (an advert padded with
+    # a different sentence in each post stays about half alike).
+    "ANTISPAM_CONTACT_SIMILARITY": 0.4,
+    # Folded characters a text needs to be compared at all, unless it names a
+    # contact (phone, QQ/WeChat id, web address): short phrases (顶, 支持) and the
+    # slogans a crowd chants (中国女排加油！女排精神永不言败！) never are.
+    "ANTISPAM_MIN_LENGTH": 20,
+    # Similar posts naming contacts are a wave from this many posts and addresses.
+    "ANTISPAM_WAVE_POSTS": 5,
+    "ANTISPAM_WAVE_SENDERS": 3,
+    # Similar posts without contacts are a wave from this many posts and addresses.
+    "ANTISPAM_PLAIN_WAVE_SENDERS": 20,
+    # Under-attack mode: on from this many posting attempts a minute site-wide or
+    # on one article (0: never), or from a wave; off this many seconds after the
+    # last trigger.
+    "ATTACK_SITE_RATE": 300,
+    "ATTACK_ARTICLE_RATE": 120,
+    "ATTACK_COOLDOWN": 600,
+    # Comment submissions per client IP while the mode is on.
+    "RATELIMIT_POST_UNDER_ATTACK": "2/minute;6/hour",
+    # While the mode is on, posts need an ALTCHA proof of work (the widget solves
+    # it; about half this many SHA-256 hashes on average).
+    "ATTACK_PROOF_OF_WORK": True,
+    "ATTACK_POW_MAX_NUMBER": 50000,
     # --- moderation ---------------------------------------------------------
     # Site-wide default until an admin changes it in the dashboard:
     # "pre" (先审后发, held until approved) or "post" (先发后审).
@@ -123,6 +156,14 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_HASH_METHOD": "scrypt",
     # Moderators stay signed in this many seconds without activity.
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    # --- retention (service/retention.py, run by ``flask retention run``) ----
+    # Days a comment keeps its sender's full IP address and user agent; then the
+    # address is cut to its /24 (IPv4) or /48 (IPv6) and the user agent dropped.
+    # 180: the six months of records Chinese rules expect. null: kept for ever.
+    "RETENTION_IP_DAYS": 180,
+    # Days after anyone last acted on a rejected, spam or deleted comment before
+    # it is purged for good. null: kept for ever.
+    "RETENTION_PURGE_DAYS": 180,
     # --- operations ---------------------------------------------------------
     # Logs as one JSON object a line (with a request id), at this level.
     "LOG_JSON": True,
@@ -137,6 +178,33 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_QUEUE_TTL": 15,
     # The /demo portal page (``make run`` switches it on).
     "DEMO_ENABLED": False,
+    # --- jobs and notifications (service.jobs, service.notify) ---------------
+    # Where the job queue keeps its jobs. Unset: Redis at REDIS_URL when that is
+    # set, else the SQLite file ``jobs.db`` in the instance folder. Also
+    # ``sqlite:////path/jobs.db``, ``redis://host:6379/1`` or ``memory://`` (this
+    # process only: tests). Run the worker with ``flask --app wsgi jobs run``.
+    "JOBS_URL": None,
+    # Webhooks, a JSON list of {"url", "kind", "secret", "events", "name"}: kind
+    # generic (our JSON, signed with X-Comments-Signature), dingtalk, feishu or
+    # wecom (chat robots); events "comment.pending" and/or "article.count_changed".
+    "WEBHOOKS": [],
+    # E-mail digest of new pending comments, over SMTP; off without SMTP_HOST or
+    # NOTIFY_EMAILS. The password is never logged.
+    "SMTP_HOST": None,
+    "SMTP_PORT": 25,
+    "SMTP_USER": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_STARTTLS": False,
+    "SMTP_FROM": None,
+    "NOTIFY_EMAILS": [],
+    # At most one digest (e-mail, or chat robot message) per channel per this many minutes.
+    "DIGEST_MINUTES": 10,
+    # Seconds to wait for a webhook or SMTP server before an attempt counts as failed.
+    "NOTIFY_TIMEOUT": 10,
+    # Attempts per notification before it is marked failed (shown in the dashboard);
+    # the wait doubles from NOTIFY_RETRY_SECONDS after each failure, up to an hour.
+    "NOTIFY_MAX_ATTEMPTS": 10,
+    "NOTIFY_RETRY_SECONDS": 30,
     # --- languages ----------------------------------------------------------
     "BABEL_DEFAULT_LOCALE": "zh_CN",
     "LANGUAGES": ["zh_CN", "en"],

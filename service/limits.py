@@ -12,13 +12,14 @@ from __future__ import annotations
 from flask import Response, current_app, g, request
 from flask_limiter.util import get_remote_address
 
-from . import identity
+from . import antispam, identity
 from .errors import ValidationFailed
 from .extensions import limiter
 
 
 def _post_limit() -> str:
-    return current_app.config["RATELIMIT_POST"]
+    # Tighter while the site is under attack; the attempt is counted for the surge.
+    return antispam.post_limit()
 
 
 def _captcha_limit() -> str:

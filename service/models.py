@@ -166,6 +166,8 @@ class Comment(db.Model):
     likes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # SHA-256 of the secret handed to the author, who may withdraw it while pending.
     owner_key_hash: Mapped[str | None] = mapped_column(String(64))
+    # Where an imported comment came from ("isso:123"): importing again skips it.
+    import_ref: Mapped[str | None] = mapped_column(String(96), unique=True, index=True)
 
     article: Mapped[Article] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id], foreign_keys=[parent_id])

@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_babel import format_datetime, lazy_gettext
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
-from . import bans
+from . import addresses, bans
 from .audit_log import audit
 from .errors import BadRequest, NotFound, ServiceError
 from .extensions import db
 from .models import Article, AuditEntry, Comment, Moderator, Report, State, Status
+from .notify import changes
 from .text import strip_forbidden
 
 
@@ -211,6 +212,7 @@ def _move(
             )
             .execution_options(synchronize_session=False)
         )
+        changes.count_changed(comment.article_id)
     if comment.open_reports:
         db.session.execute(
             update(Report)
@@ -292,12 +294,18 @@ def apply_many(
     by: Moderator | None = None,
     reason: str | None = None,
     batch: str | None = None,
+    expected: Status | None = None,
 ) -> BulkResult:
-    """Apply an action to many comments in one transaction; skip those it does not fit."""
+    """Apply an action to many comments in one transaction; skip those it does not fit.
+
+    With ``expected``, only comments (not deleted) in that status are touched:
+    the system's sweeps must not override a moderator who decided meanwhile.
+    """
     result = BulkResult(batch=batch)
-    comments = db.session.execute(
-        select(Comment).where(Comment.id.in_(comment_ids)).order_by(Comment.id)
-    ).scalars()
+    query = select(Comment).where(Comment.id.in_(comment_ids)).order_by(Comment.id)
+    if expected is not None:
+        query = query.where(Comment.status == expected, Comment.deleted_at.is_(None))
+    comments = db.session.execute(query).scalars()
     for comment in comments:
         try:
             _move(comment, action, by, reason, batch)
@@ -318,16 +326,16 @@ def ids_from_ip(ip: str, statuses: tuple[Status, ...] | None = None) -> list[int
 
 
 def network_of(ip: str, scope: str) -> str:
-    """The IP itself (/32, /128) or its neighbourhood (/24 for IPv4, /64 for IPv6)."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        raise BadRequest(lazy_gettext("Not a valid IP address.")) from None
-    if scope == "net":
-        prefix = 24 if address.version == 4 else 64
-    else:
-        prefix = address.max_prefixlen
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    """The IP itself (/32, /128) or its neighbourhood (/24 for IPv4, /64 for IPv6).
+
+    An address that retention truncated (``203.0.113.0/24``) stands for its whole
+    network: both scopes give at least that network.
+    """
+    network = addresses.stored_network(ip)
+    if network is None:
+        raise BadRequest(lazy_gettext("Not a valid IP address."))
+    prefix = network.max_prefixlen if scope != "net" else 24 if network.version == 4 else 64
+    return str(network.supernet(new_prefix=min(prefix, network.prefixlen)))
 
 
 def act_on_actor(
@@ -347,11 +355,7 @@ def act_on_actor(
     ).scalars()
     result = BulkResult(batch=batch)
     for candidate in pending:
-        try:
-            inside = ipaddress.ip_address(candidate.remote_addr or "") in network
-        except ValueError:
-            inside = False
-        if inside:
+        if addresses.covers(network, candidate.remote_addr):
             _move(candidate, Action.REJECT, by, "ban", batch)
             result.done.append(candidate.id)
     bans.ban_network(network, ban_days, f"comment #{comment.id}", by, batch=batch, comment=comment)
@@ -391,10 +395,55 @@ def admit(comment: Comment) -> None:
             )
             .execution_options(synchronize_session=False)
         )
+        changes.count_changed(comment.article_id)
+    elif comment.status == Status.PENDING and comment.deleted_at is None:
+        changes.pending_added()
     if comment.status != Status.PENDING:
         after = State(Status(comment.status))
         detail = {"reason": comment.triage_reason} if comment.triage_reason else None
         audit("triage", None, comment, None, after, detail)
+
+
+def take_down(
+    comment_ids: list[int], by: Moderator | None, audit_action: str, batch: str | None = None
+) -> list[int]:
+    """Delete (soft) every comment not yet deleted, inside the caller's transaction.
+
+    For erasing a submitter's data: published comments leave their article's
+    count here, the one place that keeps it, before the rows go.
+    """
+    done: list[int] = []
+    for start in range(0, len(comment_ids), 500):
+        chunk = comment_ids[start : start + 500]
+        for comment in db.session.execute(
+            select(Comment)
+            .where(Comment.id.in_(chunk), Comment.deleted_at.is_(None))
+            .order_by(Comment.id)
+        ).scalars():
+            _move(comment, Action.DELETE, by, batch=batch, audit_action=audit_action)
+            done.append(comment.id)
+    return done
+
+
+def admit_imported(public_by_article: dict[int, int]) -> None:
+    """Count imported public comments, per article, inside the caller's transaction.
+
+    An import stores thousands of comments at a time: one UPDATE statement run
+    for every article at once, and no audit entry per comment (the import
+    audits the whole run).
+    """
+    changes = [{"aid": key, "n": count} for key, count in public_by_article.items() if count]
+    if changes:
+        table = Article.__table__
+        db.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("aid"))
+            .values(
+                approved_count=table.c.approved_count + bindparam("n"),
+                public_version=table.c.public_version + 1,
+            ),
+            changes,
+        )
 
 
 def hash_owner_key(key: str) -> str:

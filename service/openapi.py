@@ -152,6 +152,13 @@ SCHEMAS: dict[str, Any] = {
             "reply_to": {"type": ["integer", "null"], "description": "An approved comment."},
             "captcha_token": {"type": "string"},
             "captcha_answer": {"type": "string"},
+            "proof_of_work": {
+                "type": "string",
+                "maxLength": 2000,
+                "description": "Only while the site is under attack: the base64 ALTCHA "
+                "solution of the challenge that came with the captcha (or with the 422 "
+                "proof_of_work_required answer).",
+            },
             "title": {"type": "string", "maxLength": 200},
             "url": {"type": "string", "format": "uri", "description": "On an allowed origin."},
             "identity": IDENTITY,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask_babel import lazy_gettext
 from sqlalchemy import func, select
@@ -46,6 +47,8 @@ class Candidate:
     body: str
     remote_addr: str | None
     identity: str | None
+    # The spam-wave detector's finding (service.antispam.screen), if it looked.
+    screening: Any = None
 
 
 RULE_LABELS = {
@@ -106,6 +109,8 @@ def decide(candidate: Candidate) -> Verdict:
     banned = [m.word for m in found if m.kind == WordKind.BANNED]
     if banned:
         return Verdict(Status.REJECTED, f"rejected: banned word “{banned[0]}”")
+    if candidate.screening is not None and candidate.screening.spam:
+        return Verdict(Status.SPAM, candidate.screening.reason)
     verdict = None
     for rule in list_rules():
         if rule.enabled:

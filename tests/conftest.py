@@ -45,6 +45,9 @@ def base_config(database_url: str, **overrides: Any) -> dict[str, Any]:
         # The test client's own address (Flask's test client speaks to http://localhost).
         "PUBLIC_URL": "http://localhost",
         "DEMO_ENABLED": True,
+        # Jobs queued in this process's memory (nothing left in instance/jobs.db);
+        # tests of the queue run a worker on it, or choose a storage of their own.
+        "JOBS_URL": "memory://",
         # Still scrypt, at a cost that keeps the suite fast; each hash records its own
         # cost, so checking a password works the same as with the default.
         "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
@@ -230,3 +233,42 @@ def admin_client(app: Flask, admin: str) -> FlaskClient:
     signed_in = app.test_client()
     assert login(signed_in, admin, ADMIN_PASSWORD).status_code == 303
     return signed_in
+
+
+# --- spam waves ----------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A clock for the spam-wave detector that tests advance instead of sleeping."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def wave_app(make_app: Callable[..., Flask], clock: FakeClock) -> Callable[..., Flask]:
+    """Build apps that take posts from many addresses with a perfect captcha solver.
+
+    ``CAPTCHA_TEST_MODE`` stands in for the solver; ``TRUSTED_PROXIES=1`` lets a
+    test pick each reader's address with X-Forwarded-For. The detector uses ``clock``.
+    """
+
+    def factory(**overrides: Any) -> Flask:
+        app = make_app(**{"CAPTCHA_TEST_MODE": True, "TRUSTED_PROXIES": 1, **overrides})
+        app.extensions["antispam"].clock = clock
+        return app
+
+    return factory

@@ -59,3 +59,26 @@ def form_post(
     headers = {"Accept": "application/json"} if as_json else {}
     payload = {"csrf_token": csrf_token(client), **(data or {})}
     return client.post(path, data=payload, headers=headers)
+
+
+def post_as(
+    client: FlaskClient,
+    ip: str,
+    body: str,
+    article: str = "hot-article",
+    proof: str | None = "PASSED",
+    **fields: Any,
+) -> TestResponse:
+    """A reader at ``ip`` posts through the JSON API with a perfect captcha solver.
+
+    Needs an app with ``CAPTCHA_TEST_MODE`` (``PASSED`` answers any captcha and, under
+    attack, any proof of work) and ``TRUSTED_PROXIES=1`` (the address comes from
+    X-Forwarded-For, as behind the portal's proxy).
+    """
+    headers = {"X-Forwarded-For": ip}
+    token = client.get("/captcha", headers=headers).get_json()["token"]
+    payload: dict[str, Any] = {"body": body, "captcha_token": token, "captcha_answer": "PASSED"}
+    if proof is not None:
+        payload["proof_of_work"] = proof
+    payload.update(fields)
+    return client.post(f"/api/v1/articles/{article}/comments", json=payload, headers=headers)

@@ -382,6 +382,7 @@ def test_tabs_show_the_counts(app, mod_client, make_comment, pending):
         "rejected": 0,
         "spam": 1,
         "deleted": 1,
+        "waves": 0,  # spam waves waiting for a decision (service/antispam)
     }
 
 

@@ -162,6 +162,9 @@ def server(
     instance = Gunicorn(env, tmp_path_factory.mktemp("faults"), workers=WORKERS)
     try:
         assert instance.wait_healthy().status == 200, instance.stderr
+        # Every worker has built its app (each logs the test-mode warning once): a worker
+        # still booting would log it in the middle of a test that counts warnings.
+        wait_for(lambda: instance.stderr.count("CAPTCHA TEST MODE IS ON") >= WORKERS, timeout=30)
         yield instance
     finally:
         instance.stop()
@@ -421,8 +424,13 @@ def test_redis_outage_keeps_serving_with_memory_limits_logged_once(
     warnings = [r for r in records if FALLBACK_WARNING in r.get("message", "")]
     assert 1 <= len(warnings) <= WORKERS, warnings
     assert all(r["level"] == "WARNING" for r in warnings)
-    noisy = [r for r in records if r["level"] in ("WARNING", "ERROR", "CRITICAL")]
-    assert len(noisy) <= WORKERS, noisy
+    # The spam-wave detector's window (service/antispam) falls back too, once per worker.
+    detector = [r for r in records if "antispam window: Redis unavailable" in r["message"]]
+    assert len(detector) <= WORKERS, detector
+    noisy = [
+        r for r in records if r["level"] in ("WARNING", "ERROR", "CRITICAL") and r not in detector
+    ]
+    assert len(noisy) <= WORKERS, [(r["logger"], r["message"][:90]) for r in noisy]
 
     redis_proxy.restore()
     restored = time.monotonic()

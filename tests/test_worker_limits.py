@@ -48,7 +48,10 @@ def test_several_workers_without_redis_say_so_loudly_at_start(
     assert "COMMENTS_REDIS_URL" in log
 
 
-def test_the_makefile_runs_one_worker_with_threads() -> None:
-    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+def test_make_run_runs_one_worker_with_threads() -> None:
+    root = Path(__file__).resolve().parent.parent
+    makefile = (root / "Makefile").read_text()
+    serve = (root / "scripts" / "serve.sh").read_text()  # what `make run` runs
 
-    assert "--workers 1 --threads 8" in makefile
+    assert "bash scripts/serve.sh" in makefile
+    assert "--workers 1 --threads 8" in serve

@@ -24,7 +24,7 @@
     focusItem(all[i < 0 ? 0 : Math.min(all.length - 1, Math.max(0, i + step))]);
   }
 
-  function toast(text, seconds) {
+  function toast(text, seconds, undoUrl) {
     var box = doc.getElementById("toast");
     if (!box) {
       box = doc.createElement("div");
@@ -34,6 +34,21 @@
     }
     box.textContent = text;
     box.hidden = false;
+    // A step that can be undone (a wave confirmed or released) offers it here.
+    if (undoUrl) {
+      var undo = doc.createElement("button");
+      undo.type = "button";
+      undo.textContent = (doc.getElementById("items") || doc.body).getAttribute("data-undo-label") || "Undo";
+      undo.addEventListener("click", function () {
+        var data = new FormData();
+        data.append("csrf_token", csrf);
+        post(undoUrl, data).then(function (res) {
+          if (!res.ok) return failed(res);
+          window.location.reload();
+        });
+      });
+      box.appendChild(undo);
+    }
     clearTimeout(toast.timer);
     toast.timer = setTimeout(function () { box.hidden = true; }, (seconds || 2.5) * 1000);
   }
@@ -144,12 +159,15 @@
       if (!res.ok) return failed(res);
       updateCounts(res.body.counts, 1);
       removeItem(el);
-      toast(res.body.message);
+      toast(res.body.message, res.body.undo ? 10 : 2.5, res.body.undo);
     }, function () { el.classList.remove("busy"); toast("Network error"); });
   }
 
   function selected() {
-    return items().filter(function (el) { return el.querySelector(".select").checked; });
+    return items().filter(function (el) {
+      var box = el.querySelector(".select");
+      return box && box.checked;
+    });
   }
 
   function actOnSelected(els, action) {
@@ -193,7 +211,7 @@
     else if (key === "k") { move(-1); event.preventDefault(); }
     else if (key === "x" && current) {
       var box = current.querySelector(".select");
-      box.checked = !box.checked;
+      if (box) box.checked = !box.checked;
       event.preventDefault();
     } else if (KEYS[key]) {
       var chosen = selected();
@@ -217,7 +235,10 @@
   doc.addEventListener("DOMContentLoaded", function () {
     var all = doc.getElementById("select-all");
     if (all) all.addEventListener("change", function () {
-      items().forEach(function (el) { el.querySelector(".select").checked = all.checked; });
+      items().forEach(function (el) {
+        var box = el.querySelector(".select");
+        if (box) box.checked = all.checked;
+      });
     });
     var close = doc.getElementById("help-close");
     if (close) close.addEventListener("click", function () { toggleHelp(false); });

@@ -98,6 +98,39 @@
     reportHeight();
   }
 
+  /* ---- proof of work (asked for only while the site is under a spam attack) ---- */
+  var pow = null;  // the ALTCHA challenge that came with the current captcha, if any
+
+  function hex(buffer) {
+    var bytes = new Uint8Array(buffer), out = "";
+    for (var i = 0; i < bytes.length; i++) out += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+    return out;
+  }
+
+  // Find n with SHA-256(salt + n) == challenge, 500 digests at a time; resolves to the
+  // base64 payload the service checks (ALTCHA v1), or null when there is none.
+  function solvePow(c) {
+    var encoder = new TextEncoder(), step = 500;
+    function batch(start) {
+      if (start > c.maxNumber) return Promise.resolve(null);
+      var tries = [];
+      for (var n = start; n < start + step && n <= c.maxNumber; n++) {
+        tries.push(crypto.subtle.digest("SHA-256", encoder.encode(c.salt + n)));
+      }
+      return Promise.all(tries).then(function (hashes) {
+        for (var i = 0; i < hashes.length; i++) {
+          if (hex(hashes[i]) === c.challenge) {
+            return btoa(JSON.stringify({ algorithm: c.algorithm, challenge: c.challenge,
+              number: start + i, salt: c.salt, signature: c.signature }));
+          }
+        }
+        return batch(start + step);
+      });
+    }
+    if (!window.crypto || !crypto.subtle || !window.TextEncoder) return Promise.resolve(null);
+    return batch(0);
+  }
+
   /* ---- captcha ---- */
   function loadCaptcha() {
     var refresh = $("cw-captcha-refresh");
@@ -106,6 +139,7 @@
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
       .then(function (c) {
         $("cw-captcha-token").value = c.token;
+        pow = c.proof_of_work || null;
         var img = $("cw-captcha-img");
         img.src = c.image;
         img.hidden = false;
@@ -260,9 +294,26 @@
       });
       if (data.reply_to) data.reply_to = +data.reply_to;
       if (identity) data.identity = identity;
-      request("POST", api + "/comments?lang=" + encodeURIComponent(doc.documentElement.lang), data)
+      var url = api + "/comments?lang=" + encodeURIComponent(doc.documentElement.lang);
+      // Under attack the service asks the browser for a proof of work: solve it and send
+      // the same comment again (the captcha was not spent); the reader does nothing.
+      function send(challenge, retried) {
+        var solved = challenge ? solvePow(challenge) : Promise.resolve(null);
+        if (challenge) say(text.checking);
+        return solved.then(function (proof) {
+          if (proof) data.proof_of_work = proof;
+          return request("POST", url, data);
+        }).then(function (res) {
+          var error = res.data && res.data.error;
+          if (res.status === 422 && error && error.code === "proof_of_work_required" &&
+              error.proof_of_work && !retried) return send(error.proof_of_work, true);
+          return res;
+        });
+      }
+      send(pow, false)
         .then(function (res) {
           button.disabled = false;
+          pow = null;
           var error = res.ok ? null : (res.data && res.data.error) || { message: text.failed };
           if (keepsCaptcha(res, error)) {
             var first = showErrors(form, error);

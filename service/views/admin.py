@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import json
+from collections.abc import Iterator
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import current_user
 
-from .. import auth, bans, triage, words
+from .. import auth, bans, exports, submitters, triage, words
 from ..audit_log import AuditFilter, known_actions, list_entries
 from ..errors import BadRequest, ServiceError
 from ..models import ModerationMode, Role, WordKind
@@ -209,3 +222,92 @@ def audit_log() -> ResponseReturnValue:
         page=check_page(request.args.get("page")),
     )
     return page("admin/audit.html", entries=list_entries(f), filter=f, actions=known_actions())
+
+
+# --- data: exports, a submitter's data ---------------------------------------------------------
+
+
+def download(chunks: Iterator[str], content_type: str, name: str) -> Response:
+    """A file streamed as it is written, never cached."""
+    response = Response(stream_with_context(chunks), content_type=content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/data")
+@auth.admin_required
+def data() -> ResponseReturnValue:
+    """Exports of comments and the audit log, a submitter's data, the retention periods."""
+    config = current_app.config
+    return page(
+        "admin/data.html",
+        ip_days=config["RETENTION_IP_DAYS"],
+        purge_days=config["RETENTION_PURGE_DAYS"],
+    )
+
+
+@bp.get("/export/comments")
+@auth.admin_required
+def export_comments() -> ResponseReturnValue:
+    """Download the comments (of one article, since a day) as CSV or JSON Lines; audited."""
+    fmt = exports.check_format(request.args.get("format", "csv"))
+    chunks = exports.export_comments(
+        fmt,
+        text_filter(request.args.get("article"), 128),
+        exports.parse_since(request.args.get("since")),
+        by=current_user,
+    )
+    return download(chunks, exports.MEDIA_TYPES[fmt], exports.file_name("comments", fmt.value))
+
+
+@bp.get("/export/audit")
+@auth.admin_required
+def export_audit() -> ResponseReturnValue:
+    """Download the audit log (since a day) as CSV or JSON Lines; audited."""
+    fmt = exports.check_format(request.args.get("format", "csv"))
+    since = exports.parse_since(request.args.get("since"))
+    chunks = exports.export_audit(fmt, since, by=current_user)
+    return download(chunks, exports.MEDIA_TYPES[fmt], exports.file_name("audit", fmt.value))
+
+
+def asked_submitter(values: dict[str, str]) -> submitters.Submitter:
+    return submitters.check_submitter(values.get("identity"), values.get("ip"))
+
+
+@bp.get("/submitter")
+@auth.admin_required
+def submitter() -> ResponseReturnValue:
+    """What is held about one submitter (by portal identity or IP), to export or erase."""
+    asked = request.args.get("identity") or request.args.get("ip")
+    holding = submitters.find_holding(asked_submitter(request.args)) if asked else None
+    return page("admin/submitter.html", holding=holding)
+
+
+@bp.post("/submitter/export")
+@auth.admin_required
+def submitter_export() -> ResponseReturnValue:
+    """Download everything held about the submitter as JSON; audited."""
+    document = submitters.export_submitter(asked_submitter(request.form), current_user)
+    body = json.dumps(document, ensure_ascii=False, indent=2)
+    return download(iter([body]), "application/json", exports.file_name("submitter", "json"))
+
+
+@bp.post("/submitter/erase")
+@auth.admin_required
+def submitter_erase() -> ResponseReturnValue:
+    """Erase the submitter's comments for good (after a ticked confirmation); audited."""
+    chosen = asked_submitter(request.form)
+    if request.form.get("confirm") != "yes":
+        raise BadRequest(gettext("Tick the box to confirm the erasure."))
+    erasure = submitters.erase_submitter(chosen, current_user)
+    flash(
+        gettext(
+            "Erased %(deleted)d comments; %(kept)d kept as empty shells because others reply"
+            " to them.",
+            deleted=erasure.deleted,
+            kept=erasure.kept_as_shells,
+        ),
+        "success",
+    )
+    return redirect(url_for(".submitter", **{chosen.kind: chosen.value}), code=303)

@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_limiter.errors import RateLimitExceeded
 
-from .. import captcha, comments, identity, likes, pagecache, reports, theme
+from .. import antispam, captcha, comments, identity, likes, pagecache, reports, theme
 from ..articles import check_key, clean_title, clean_url
 from ..assets import file_response
 from ..errors import (
@@ -213,11 +213,17 @@ def rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
 def new_captcha() -> ResponseReturnValue:
     """A new challenge: its token and where to fetch its image and sound."""
     challenge = captcha.new_challenge()
+    extra = {}
+    # Under attack: a proof-of-work puzzle for the browser, bound to this token.
+    pow_challenge = antispam.challenge_for(challenge.token)
+    if pow_challenge is not None:
+        extra["proof_of_work"] = pow_challenge
     response = jsonify(
         token=challenge.token,
         image=url_for(".captcha_image", token=challenge.token),
         audio=url_for(".captcha_audio", token=challenge.token),
         expires_in=current_app.config["CAPTCHA_TTL"],
+        **extra,
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -310,6 +316,7 @@ def script_text() -> dict[str, str]:
         "submitted": gettext("Comment submitted; it will appear after review."),
         "failed": gettext("Something went wrong. Please try again."),
         "captchaFailed": gettext("The captcha could not be loaded. Please try again."),
+        "checking": gettext("Checking your browser…"),
         "nickname": current_app.config["DEFAULT_NICKNAME"],
     }
 
