@@ -46,8 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_MAX_AGE": None,
     "COUNTS_MAX_KEYS": 200,
     # Seconds a worker reuses a rendered widget page or comments JSON page while its
-    # article is unchanged (a publication shows at once; only like counts and "3
-    # minutes ago" may be this old). 0 renders every request.
+    # article is unchanged (a publication or a like shows at once; only "3 minutes
+    # ago" may be this old). 0 renders every request.
     "PAGE_CACHE_TTL": 10,
     # --- captcha ----------------------------------------------------------
     "CAPTCHA_TTL": 600,

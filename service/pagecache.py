@@ -2,14 +2,14 @@
 
 The widget page and the comments JSON of an article are the same for every
 reader until what the public sees of the article changes, and every such change
-(a comment published or withdrawn, the title, closing) bumps
+(a comment published or withdrawn, a like, the title, closing) bumps
 ``Article.public_version`` in the same transaction. So a rendered page is kept
 per worker under the article's key, its ``public_version`` and everything in
 the request that shapes the page (query, language), and reused while both the
 version is unchanged and it is younger than ``PAGE_CACHE_TTL`` seconds. The
-version is read on every request (one indexed row), so a moderation action
-shows at once; the TTL only bounds what does not bump the version: like counts
-and the "3 minutes ago" times.
+version is read on every request (one indexed row), so a moderation action or
+a like shows at once; the TTL only bounds what does not bump the version: the
+"3 minutes ago" times.
 
 Profiling showed the hottest article (1,800 comments) rendering at a third of
 a median one's speed: thread queries and template rendering. With the page
