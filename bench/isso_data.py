@@ -11,7 +11,8 @@ is deterministic for a seed:
   few hottest threads forced above ``--hot-min``;
 * Chinese text of 20-300 characters, about 30% replies (to a top-level comment
   of the same thread, created before them), about 97% approved (mode 1), 2%
-  pending (mode 2) and 1% deleted (mode 4);
+  pending (mode 2) and 1% deleted (mode 4, emptied, only thread starters with
+  replies: Isso keeps no other deleted comment);
 * creation times over the year before ``--now``, increasing within a thread.
 
 It prints one JSON line: the counts per thread of the hottest and the median
@@ -90,6 +91,56 @@ def comment_text(rng: random.Random) -> str:
     return "".join(parts)[:length]
 
 
+# Deleted comments are kept by Isso only while they have replies (it removes the
+# others at once, and its purge thread removes any it finds): so only thread
+# starters with replies are deleted here, 1 in 15 of them, about 1% of all.
+DELETED_SHARE_OF_ANSWERED = 1 / 15
+
+
+def thread_rows(
+    tid: int, first_id: int, size: int, now: float, rng: random.Random, bloomfilter: type
+) -> list[tuple[object, ...]]:
+    """One thread's comments as rows of Isso's comments table."""
+    created = now - rng.random() * YEAR
+    span = (now - created) / (size + 1)
+    roots: list[int] = []
+    answered: set[int] = set()
+    rows: list[list[object]] = []
+    for comment_id in range(first_id, first_id + size):
+        created = min(created + rng.random() * 2 * span, now - 1)
+        parent = rng.choice(roots) if roots and rng.random() < 0.3 else None
+        if parent is not None:
+            answered.add(parent)
+        mode = 2 if rng.random() < 0.02 else 1  # 2% pending
+        address = f"198.51.{rng.randrange(256)}.0"  # Isso keeps addresses anonymised
+        voters = memoryview(bloomfilter(iterable=[address]).array)
+        likes = rng.randrange(5) if rng.random() < 0.2 else 0
+        rows.append(
+            [
+                tid,
+                comment_id,
+                parent,
+                created,
+                None,
+                mode,
+                address,
+                comment_text(rng),
+                rng.choice(NICKNAMES),
+                None,
+                None,
+                likes,
+                0,
+                voters,
+            ]
+        )
+        if parent is None and mode == 1:
+            roots.append(comment_id)
+    for row in rows:
+        if row[1] in answered and rng.random() < DELETED_SHARE_OF_ANSWERED:
+            row[5], row[7], row[8] = 4, "", None  # as Isso deletes: kept, emptied
+    return [tuple(row) for row in rows]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("db", type=Path)
@@ -129,41 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     next_id = 1
     batch: list[tuple[object, ...]] = []
     for n, size in enumerate(sizes):
-        tid = n + 1
-        created = args.now - rng.random() * YEAR
-        span = (args.now - created) / (size + 1)
-        roots: list[int] = []
-        for _ in range(size):
-            created += rng.random() * 2 * span
-            created = min(created, args.now - 1)
-            parent = rng.choice(roots) if roots and rng.random() < 0.3 else None
-            draw = rng.random()
-            mode = 1 if draw < 0.97 else (2 if draw < 0.99 else 4)
-            address = f"198.51.{rng.randrange(256)}.0"  # Isso keeps addresses anonymised
-            voters = memoryview(Bloomfilter(iterable=[address]).array)
-            text = comment_text(rng) if mode != 4 else ""
-            author = rng.choice(NICKNAMES) if mode != 4 else None
-            batch.append(
-                (
-                    tid,
-                    next_id,
-                    parent,
-                    created,
-                    None,
-                    mode,
-                    address,
-                    text,
-                    author,
-                    None,
-                    None,
-                    rng.randrange(5) if rng.random() < 0.2 else 0,
-                    0,
-                    voters,
-                )
-            )
-            if parent is None and mode == 1:
-                roots.append(next_id)
-            next_id += 1
+        batch.extend(thread_rows(n + 1, next_id, size, args.now, rng, Bloomfilter))
+        next_id += size
         if len(batch) >= 20_000:
             insert(con, batch)
             batch = []

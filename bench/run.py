@@ -1014,9 +1014,12 @@ def moderation_visibility(
 ) -> str:
     """Approve a pending comment on instance A; poll counts and the widget through nginx."""
     con = sqlite3.connect(database)
+    # A pending thread starter of an article with few comments: once approved it is
+    # on the widget's first page, whatever its date.
     row = con.execute(
         "SELECT c.id, a.key FROM comment c JOIN article a ON a.id = c.article_id "
-        "WHERE c.status = 'pending' AND c.deleted_at IS NULL ORDER BY c.id LIMIT 1"
+        "WHERE c.status = 'pending' AND c.deleted_at IS NULL AND c.parent_id IS NULL "
+        "AND a.approved_count < 10 ORDER BY c.id LIMIT 1"
     ).fetchone()
     con.close()
     if row is None:

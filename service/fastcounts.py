@@ -24,8 +24,6 @@ same status, headers and body.
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 import sqlite3
 import threading
 import time
@@ -37,7 +35,6 @@ from urllib.parse import unquote_plus
 from flask import Flask
 from flask_cors.core import get_cors_headers, get_cors_options
 from markupsafe import escape
-from prometheus_client import Counter
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import Headers
@@ -47,34 +44,20 @@ from .articles import DOT_KEYS, KEY_PATTERN
 from .comments import COUNTS_QUERY
 from .extensions import db
 from .logs import REQUEST_ID
+from .metrics import COUNTS_FAST as FAST_ANSWERS
 from .security import API_RESOURCES, BASE_POLICY, cors_settings
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-log = logging.getLogger(__name__)
-
 COUNTS_PATH = "/api/v1/counts"
 FRAGMENT_PATH = "/api/v1/counts.html"
 FRAGMENT_POLICY = f"{BASE_POLICY}; frame-ancestors 'none'"
-FAST_ANSWERS = Counter(
-    "counts_fast_total",
-    "Counts requests answered before Flask, by kind (json, html, not_modified)",
-    ["kind"],
-)
 
 
 def fragment_html(key: str, count: int) -> str:
     """The server-side fragment for one article: its count in a span a portal can style."""
     return f'<span class="comment-count" data-comment-count="{escape(key)}">{count}</span>\n'
-
-
-def counts_json(counts: dict[str, int]) -> bytes:
-    """The counts as Flask's ``jsonify`` writes them (sorted, compact, UTF-8, newline)."""
-    return (
-        json.dumps({"counts": counts}, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-        + "\n"
-    ).encode()
 
 
 def etag_of(body: bytes) -> str:

@@ -34,6 +34,13 @@ COMMENTS_SUBMITTED = Counter(
     "Comment submissions by outcome",
     ["outcome"],  # pending, approved, rejected, spam, invalid, refused
 )
+# Counts answered before Flask (service/fastcounts.py): the request histogram does
+# not see them.
+COUNTS_FAST = Counter(
+    "comments_counts_fast_total",
+    "Counts requests answered before Flask, by kind",
+    ["kind"],  # json, html, not_modified
+)
 CAPTCHAS = Counter(
     "captcha_total",
     "Captchas by event",
@@ -131,6 +138,7 @@ def init_app(app: Flask) -> None:
     else:
         registry.register(COMMENTS_SUBMITTED)
         registry.register(CAPTCHAS)
+        registry.register(COUNTS_FAST)
         exporter = PrometheusMetrics(app, **options)
     registry.register(QueueCollector(app))
     app.extensions["metrics"] = exporter

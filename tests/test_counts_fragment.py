@@ -273,3 +273,14 @@ def test_sqlite_counts_are_reused_only_until_the_next_commit(
 
     assert fast.remembered.get(("67584", "b"), fast.changes.version()) is None
     assert client.get(path).get_json() == {"counts": {"67584": 2, "b": 0}}
+
+
+def test_counts_answered_before_flask_are_counted_in_the_metrics(app: Flask) -> None:
+    client = app.test_client()
+    client.get("/api/v1/counts?article=a")
+    client.get("/api/v1/counts.html?article=a")
+
+    metrics = client.get("/metrics").get_data(as_text=True)
+
+    assert 'comments_counts_fast_total{kind="json"}' in metrics
+    assert 'comments_counts_fast_total{kind="html"}' in metrics
